@@ -1,0 +1,5 @@
+"""Allow ``python -m gslb``."""
+
+from gslb.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""Settings from a TOML file, then ``GSLB_*`` environment variables, then flags; validated once.
+
+The result is one frozen ``Settings`` passed explicitly to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from gslb.errors import ConfigError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """An address and port to listen on; ``str()`` gives ``127.0.0.1:5353`` or ``[::1]:5353``."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, setting: str = "listen") -> Endpoint:
+        text = text.strip()
+        if text.startswith("["):
+            host, sep, port = text[1:].partition("]:")
+        else:
+            host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ConfigError(f"{setting}: {text!r} is not ADDRESS:PORT (IPv6 as [ADDRESS]:PORT)")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError as exc:
+            raise ConfigError(f"{setting}: {host!r} is not an IP address") from exc
+        number = int(port)
+        if not 0 < number < 65536:
+            raise ConfigError(f"{setting}: port {number} is out of range 1-65535")
+        return cls(str(address), number)
+
+    @property
+    def family_v6(self) -> bool:
+        return ":" in self.host
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if self.family_v6 else f"{self.host}:{self.port}"
+
+
+DEFAULT_LISTEN = (Endpoint("127.0.0.1", 5353), Endpoint("::1", 5353))
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable. Field names are the TOML keys and, upper-cased, the GSLB_ env names."""
+
+    zones: Path = Path("zones")
+    listen: tuple[Endpoint, ...] = DEFAULT_LISTEN
+    max_udp_payload: int = 1232
+    tcp_idle_timeout: float = 10.0
+    tcp_max_connections: int = 256
+    transfer_allow: tuple[Network, ...] = ()
+    log_level: str = "info"
+    # Set when ``listen`` was left at its default: an IPv6 default that the host cannot bind
+    # (no IPv6 on the machine) is then skipped with a warning instead of failing start-up.
+    listen_is_default: bool = field(default=True, compare=False)
+
+    def validate(self) -> Settings:
+        if not 512 <= self.max_udp_payload <= 65535:
+            raise ConfigError(f"max_udp_payload: {self.max_udp_payload} is outside 512-65535")
+        if self.tcp_idle_timeout <= 0:
+            raise ConfigError(f"tcp_idle_timeout: {self.tcp_idle_timeout} must be positive")
+        if self.tcp_max_connections < 1:
+            raise ConfigError(f"tcp_max_connections: {self.tcp_max_connections} must be at least 1")
+        if not self.listen:
+            raise ConfigError("listen: at least one ADDRESS:PORT is required")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"log_level: {self.log_level!r} is not debug, info, warning or error")
+        return self
+
+
+def _networks(values: Any, setting: str) -> tuple[Network, ...]:
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    if not isinstance(values, list):
+        raise ConfigError(f"{setting}: expected a list of networks")
+    try:
+        return tuple(ipaddress.ip_network(str(v).strip()) for v in values)
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: {exc}") from exc
+
+
+def _endpoints(values: Any, setting: str) -> tuple[Endpoint, ...]:
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    if not isinstance(values, list):
+        raise ConfigError(f"{setting}: expected a list of ADDRESS:PORT")
+    return tuple(Endpoint.parse(str(v), setting) for v in values)
+
+
+def _number(value: Any, setting: str, kind: type[int] | type[float]) -> int | float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{setting}: expected a number, got {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{setting}: expected a number, got {value!r}") from exc
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    setting = f"{source}{name}"
+    if name == "zones":
+        return Path(str(value))
+    if name == "listen":
+        return _endpoints(value, setting)
+    if name == "transfer_allow":
+        return _networks(value, setting)
+    if name in ("max_udp_payload", "tcp_max_connections"):
+        return _number(value, setting, int)
+    if name == "tcp_idle_timeout":
+        return _number(value, setting, float)
+    return str(value)
+
+
+_KEYS = tuple(f.name for f in fields(Settings) if f.name != "listen_is_default")
+
+
+def load(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge file, environment and flag values (later wins) into validated Settings."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = config_file or (Path(environ["GSLB_CONFIG"]) if environ.get("GSLB_CONFIG") else None)
+    if config_file is not None:
+        try:
+            document = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{config_file}: {exc}") from exc
+        for key, value in document.items():
+            if key not in _KEYS:
+                raise ConfigError(f"{config_file}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
+            values[key] = _coerce(key, value, f"{config_file}: ")
+    for key in _KEYS:
+        env_name = f"GSLB_{key.upper()}"
+        if environ.get(env_name):
+            values[key] = _coerce(key, environ[env_name], f"{env_name} → ")
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _coerce(key, value, "--")
+    settings = replace(Settings(), **values, listen_is_default="listen" not in values)
+    return settings.validate()

@@ -1,0 +1,228 @@
+"""Authoritative answer rules (RFC 1034 4.3.2, RFC 2308, RFC 4592, RFC 8482), as pure functions.
+
+Given the served zones and one question, decide the rcode, the AA flag and the RRsets of the
+three sections. Nothing here touches wire bytes or sockets: the snapshot builder renders every
+common question ahead of time with these rules, and the responder falls back to them for the
+rest, so there is exactly one definition of what gslb answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED
+
+A = dns.rdatatype.A
+AAAA = dns.rdatatype.AAAA
+ANY = dns.rdatatype.ANY
+CNAME = dns.rdatatype.CNAME
+DS = dns.rdatatype.DS
+MX = dns.rdatatype.MX
+NS = dns.rdatatype.NS
+SOA = dns.rdatatype.SOA
+SRV = dns.rdatatype.SRV
+
+MAX_CNAME_CHAIN = 12
+WILDCARD = b"*"
+
+RRsets = tuple[dns.rrset.RRset, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The outcome of one question, before rendering."""
+
+    rcode: int
+    authoritative: bool
+    answer: RRsets = ()
+    authority: RRsets = ()
+    additional: RRsets = ()
+    glue_required: bool = False  # a referral whose glue must fit, or the answer is truncated
+
+
+REFUSED = Resolution(RCODE_REFUSED, authoritative=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneData:
+    """One zone indexed for lookups: RRsets by owner and type, existing names, and cuts."""
+
+    origin: dns.name.Name
+    rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]]
+    names: frozenset[dns.name.Name]  # owners plus empty non-terminals
+    cuts: frozenset[dns.name.Name]  # delegation points (NS below the apex)
+    soa: dns.rrset.RRset
+    negative_soa: dns.rrset.RRset = field(repr=False)  # TTL = min(SOA TTL, MINIMUM), RFC 2308 5
+
+    @classmethod
+    def from_zone(cls, zone: dns.zone.Zone) -> ZoneData:
+        origin = zone.origin
+        assert origin is not None
+        rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = {}
+        names: set[dns.name.Name] = set()
+        for name, node in zone.nodes.items():
+            if not node.rdatasets:
+                continue
+            by_type = rrsets.setdefault(name, {})
+            for rdataset in node.rdatasets:
+                rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
+                rrset.update(rdataset)
+                by_type[rdataset.rdtype] = rrset
+            ancestor = name
+            while ancestor != origin and ancestor not in names:
+                names.add(ancestor)
+                ancestor = ancestor.parent()
+        names.add(origin)
+        cuts = frozenset(n for n, types in rrsets.items() if n != origin and NS in types)
+        soa = rrsets[origin][SOA]
+        negative = dns.rrset.RRset(origin, soa.rdclass, SOA)
+        negative.update(soa)
+        negative.ttl = min(soa.ttl, soa[0].minimum)  # type: ignore[attr-defined]
+        return cls(origin, rrsets, frozenset(names), cuts, soa, negative)
+
+    def cut_at_or_above(self, name: dns.name.Name) -> dns.name.Name | None:
+        """The highest delegation point between the apex (exclusive) and ``name`` (inclusive)."""
+        if not self.cuts:
+            return None
+        labels = name.labels
+        depth = len(self.origin.labels)
+        for count in range(depth + 1, len(labels) + 1):
+            candidate = dns.name.Name(labels[-count:])
+            if candidate in self.cuts:
+                return candidate
+        return None
+
+    def closest_encloser(self, name: dns.name.Name) -> dns.name.Name:
+        """The deepest existing ancestor of a name that does not exist (RFC 4592 3.3.1)."""
+        candidate = name.parent()
+        while candidate not in self.names:
+            candidate = candidate.parent()
+        return candidate
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Every served zone, found by the longest matching origin."""
+
+    zones: dict[dns.name.Name, ZoneData]
+
+    @classmethod
+    def from_zones(cls, zones: Iterable[dns.zone.Zone]) -> Catalog:
+        data = (ZoneData.from_zone(z) for z in zones)
+        return cls({z.origin: z for z in data})
+
+    def find(self, name: dns.name.Name) -> ZoneData | None:
+        labels = name.labels
+        for start in range(len(labels)):
+            zone = self.zones.get(dns.name.Name(labels[start:]))
+            if zone is not None:
+                return zone
+        return None
+
+
+def resolve(catalog: Catalog, qname: dns.name.Name, qtype: int, *, tcp: bool = False) -> Resolution:
+    """Answer one IN-class question from the served zones."""
+    zone = catalog.find(qname)
+    if zone is None:
+        return REFUSED
+    answer: list[dns.rrset.RRset] = []
+    seen: set[dns.name.Name] = set()
+    name = qname
+    while True:
+        cut = zone.cut_at_or_above(name)
+        if cut is not None and not (cut == name and qtype == DS):
+            if answer:
+                # A CNAME led below a delegation: what we own is the chain; the rest is theirs.
+                return Resolution(RCODE_NOERROR, True, tuple(answer))
+            return _referral(catalog, zone, cut)
+        owner_rrsets = zone.rrsets.get(name)
+        synthesized = False
+        if owner_rrsets is None:
+            if name in zone.names:  # empty non-terminal
+                return _negative(zone, RCODE_NOERROR, answer)
+            wildcard = dns.name.Name((WILDCARD, *zone.closest_encloser(name).labels))
+            owner_rrsets = zone.rrsets.get(wildcard)
+            if owner_rrsets is None:
+                return _negative(zone, RCODE_NXDOMAIN, answer)
+            synthesized = True
+        if qtype == ANY:
+            chosen = _any_rrsets(owner_rrsets, tcp)
+            answer.extend(_owned_by(name, r) if synthesized else r for r in chosen)
+            return _positive(catalog, answer)
+        rrset = owner_rrsets.get(qtype)
+        if rrset is not None:
+            answer.append(_owned_by(name, rrset) if synthesized else rrset)
+            return _positive(catalog, answer)
+        cname = owner_rrsets.get(CNAME)
+        if cname is None:
+            return _negative(zone, RCODE_NOERROR, answer)
+        answer.append(_owned_by(name, cname) if synthesized else cname)
+        seen.add(name)
+        target: dns.name.Name = cname[0].target  # type: ignore[attr-defined]
+        next_zone = catalog.find(target)
+        if next_zone is None or target in seen or len(seen) >= MAX_CNAME_CHAIN:
+            return Resolution(RCODE_NOERROR, True, tuple(answer))
+        zone, name = next_zone, target
+
+
+def _any_rrsets(owner_rrsets: dict[int, dns.rrset.RRset], tcp: bool) -> list[dns.rrset.RRset]:
+    """RFC 8482: over UDP one RRset (the one of lowest type) answers ANY; TCP gets them all."""
+    ordered = [owner_rrsets[t] for t in sorted(owner_rrsets)]
+    return ordered if tcp else ordered[:1]
+
+
+def _owned_by(name: dns.name.Name, rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    """A wildcard RRset synthesized at the query name (RFC 4592 2.2)."""
+    synthesized = dns.rrset.RRset(name, rrset.rdclass, rrset.rdtype)
+    synthesized.update(rrset)
+    return synthesized
+
+
+def _positive(catalog: Catalog, answer: list[dns.rrset.RRset]) -> Resolution:
+    return Resolution(RCODE_NOERROR, True, tuple(answer), (), _additional(catalog, answer))
+
+
+def _negative(zone: ZoneData, rcode: int, answer: list[dns.rrset.RRset]) -> Resolution:
+    """NXDOMAIN or NODATA with the SOA that bounds negative caching (RFC 2308 3)."""
+    return Resolution(rcode, True, tuple(answer), (zone.negative_soa,))
+
+
+def _referral(catalog: Catalog, zone: ZoneData, cut: dns.name.Name) -> Resolution:
+    ns = zone.rrsets[cut][NS]
+    glue = _addresses(catalog, (rdata.target for rdata in ns))  # type: ignore[attr-defined]
+    return Resolution(RCODE_NOERROR, False, (), (ns,), glue, glue_required=bool(glue))
+
+
+def _additional(catalog: Catalog, answer: list[dns.rrset.RRset]) -> RRsets:
+    """In-zone addresses of the hosts that NS, MX and SRV answers name (RFC 1035 3.3)."""
+    targets: list[dns.name.Name] = []
+    for rrset in answer:
+        if rrset.rdtype == NS:
+            targets.extend(rdata.target for rdata in rrset)  # type: ignore[attr-defined]
+        elif rrset.rdtype == MX:
+            targets.extend(rdata.exchange for rdata in rrset)  # type: ignore[attr-defined]
+        elif rrset.rdtype == SRV:
+            targets.extend(rdata.target for rdata in rrset)  # type: ignore[attr-defined]
+    return _addresses(catalog, targets)
+
+
+def _addresses(catalog: Catalog, targets: Iterable[dns.name.Name]) -> RRsets:
+    found: list[dns.rrset.RRset] = []
+    seen: set[dns.name.Name] = set()
+    for target in targets:
+        if target in seen:
+            continue
+        seen.add(target)
+        zone = catalog.find(target)
+        owner_rrsets = zone.rrsets.get(target) if zone is not None else None
+        if owner_rrsets is None:
+            continue
+        found.extend(owner_rrsets[t] for t in (A, AAAA) if t in owner_rrsets)
+    return tuple(found)

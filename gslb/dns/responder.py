@@ -1,0 +1,248 @@
+"""Turn one query's bytes into one response's bytes, reading only the snapshot.
+
+The common case is a slice, ``lower()``, one dict lookup and a join of precomputed fragments.
+Everything unusual (a question not rendered ahead of time, EDNS errors, other opcodes, zone
+transfers) leaves the fast path early and is handled by plainer code below it.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdatatype
+import dns.rrset
+
+from gslb.dns import wire
+from gslb.dns.authority import SOA, resolve
+from gslb.dns.render import Answer, render
+from gslb.dns.wire import FLAGS, Edns
+from gslb.errors import FormatError
+from gslb.snapshot import CLASS_IN, Snapshot
+
+TCP_LIMIT = 65535
+AXFR = dns.rdatatype.AXFR
+IXFR = dns.rdatatype.IXFR
+UNSUPPORTED_META_TYPES = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB, dns.rdatatype.TKEY, dns.rdatatype.TSIG})
+FORMERR_TYPES = frozenset({0, dns.rdatatype.OPT})
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderSettings:
+    """What the responder needs from the configuration, fixed for the life of a listener."""
+
+    max_udp_payload: int = 1232
+    transfer_allowed: tuple[Network, ...] = ()
+
+    def may_transfer(self, client_ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client_ip.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.transfer_allowed)
+
+
+def respond(
+    snapshot: Snapshot, data: bytes, settings: ResponderSettings, client_ip: str = "", tcp: bool = False
+) -> bytes | None:
+    """The response to ``data``, or None where the query must be dropped (RFC 1035 4.1.1)."""
+    if len(data) < wire.HEADER_SIZE or data[2] & 0x80:
+        return None  # no header to answer, or a response: never answer a response
+    if data[2] & 0x78 or data[4:6] != b"\x00\x01":
+        return _exceptional(data, snapshot, settings, client_ip, tcp)
+    end = data.find(b"\x00", 12) + 5
+    if end == 4:
+        return _error(data, wire.RCODE_FORMERR, None, None)
+    question = data[12:end]
+    answer = snapshot.answers.get(question.lower())
+    if answer is None:
+        return _exceptional(data, snapshot, settings, client_ip, tcp)
+    if end == len(data):
+        if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
+            return _error(data, wire.RCODE_FORMERR, question, None)
+        limit = TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD
+        return _join(data, question, answer, limit, b"", False)
+    try:
+        edns = wire.parse_opt(data, end)
+    except FormatError:
+        return _error(data, wire.RCODE_FORMERR, question, None)
+    return _with_edns(data, question, answer, edns, settings, tcp, 0)
+
+
+def _join(data: bytes, question: bytes, answer: Answer, limit: int, opt: bytes, with_opt: bool) -> bytes:
+    """ID + flags + counts + question + body (+ OPT), dropping additional data or truncating to fit."""
+    bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
+    size = 12 + len(question) + len(opt)
+    if size + len(answer.body) <= limit:
+        head = answer.head_opt if with_opt else answer.head
+        return data[:2] + FLAGS[answer.flags + bits] + head + question + answer.body + opt
+    if answer.short_body is not None and size + len(answer.short_body) <= limit:
+        head = answer.short_head_opt if with_opt else answer.short_head
+        return data[:2] + FLAGS[answer.flags + bits] + head + question + answer.short_body + opt
+    # RFC 2181 9 / RFC 6891 7: set TC and send no partial RRsets; the client retries over TCP.
+    head = wire.counts(0, 0, 1 if with_opt else 0)
+    return data[:2] + FLAGS[(answer.flags | 2) + bits] + head + question + opt
+
+
+def _with_edns(
+    data: bytes,
+    question: bytes,
+    answer: Answer,
+    edns: Edns,
+    settings: ResponderSettings,
+    tcp: bool,
+    scope: int,
+) -> bytes:
+    if edns.version != 0:
+        return _error(data, wire.RCODE_BADVERS, question, edns)
+    options = edns.client_subnet.option(scope) if edns.client_subnet is not None else b""
+    opt = wire.opt_record(settings.max_udp_payload, edns.dnssec_ok, options)
+    limit = TCP_LIMIT if tcp else min(edns.payload, settings.max_udp_payload)
+    return _join(data, question, answer, limit, opt, True)
+
+
+def _error(data: bytes, rcode: int, question: bytes | None, edns: Edns | None, max_payload: int = 1232) -> bytes:
+    """A response carrying only an rcode (and the question and OPT where they could be read)."""
+    bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
+    opcode = data[2] & 0x78
+    flags = FLAGS[wire.flags_index(rcode, authoritative=False) + bits]
+    flags = bytes((flags[0] | opcode, flags[1]))
+    opt = b""
+    if edns is not None:
+        opt = wire.opt_record(max_payload, edns.dnssec_ok, extended_rcode=rcode)
+    head = wire.counts(0, 0, 1 if opt else 0, question=1 if question else 0)
+    return data[:2] + flags + head + (question or b"") + opt
+
+
+def _exceptional(
+    data: bytes, snapshot: Snapshot, settings: ResponderSettings, client_ip: str, tcp: bool
+) -> bytes | None:
+    """Everything off the fast path, parsed carefully: errors, other opcodes, rare questions."""
+    question: bytes | None = None
+    try:
+        end = wire.question_end(data) if data[4:6] == b"\x00\x01" else None
+        if end is not None:
+            question = data[12:end]
+        edns = None
+        if end is not None and end < len(data):
+            edns = wire.parse_opt(data, end)
+        elif end is not None and data[6:12] != b"\x00\x00\x00\x00\x00\x00":
+            raise FormatError("header counts records the message does not carry")
+    except FormatError:
+        return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
+    if data[2] & 0x78 != wire.OPCODE_QUERY << 3:
+        return _error(data, wire.RCODE_NOTIMP, question, edns, settings.max_udp_payload)
+    if question is None:
+        return _error(data, wire.RCODE_FORMERR, None, edns, settings.max_udp_payload)
+    if edns is not None and edns.version != 0:
+        return _error(data, wire.RCODE_BADVERS, question, edns, settings.max_udp_payload)
+    qtype = int.from_bytes(question[-4:-2], "big")
+    qclass = int.from_bytes(question[-2:], "big")
+    rcode = _refusal(qtype, qclass, settings, client_ip, tcp)
+    if rcode is not None:
+        return _error(data, rcode, question, edns, settings.max_udp_payload)
+    qname = dns.name.from_wire(question.lower(), 0)[0]
+    if qtype == IXFR:
+        qtype = SOA  # RFC 1995 2: over UDP an IXFR may be answered with the SOA alone
+    answer = render(qname, qtype, qclass, resolve(snapshot.catalog, qname, qtype, tcp=tcp))
+    if edns is None:
+        return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
+    return _with_edns(data, question, answer, edns, settings, tcp, 0)
+
+
+def _refusal(qtype: int, qclass: int, settings: ResponderSettings, client_ip: str, tcp: bool) -> int | None:
+    """The rcode for questions gslb will not answer from zone data, or None."""
+    if qtype in FORMERR_TYPES:
+        return wire.RCODE_FORMERR
+    if qtype in UNSUPPORTED_META_TYPES:
+        return wire.RCODE_NOTIMP
+    if qclass != CLASS_IN:
+        return wire.RCODE_REFUSED
+    if qtype == AXFR or qtype == IXFR:
+        if tcp or not settings.may_transfer(client_ip):
+            return wire.RCODE_REFUSED  # allowed transfers over TCP are served by respond_stream
+        if qtype == AXFR:
+            return wire.RCODE_REFUSED  # AXFR is only defined over TCP (RFC 5936 4.2)
+    return None
+
+
+def respond_stream(
+    snapshot: Snapshot, data: bytes, settings: ResponderSettings, client_ip: str
+) -> Iterator[bytes]:
+    """TCP responses to one query: one message, or a zone transfer's sequence (RFC 5936)."""
+    transfer = _transfer_question(data)
+    if transfer is not None and settings.may_transfer(client_ip):
+        yield from _transfer(snapshot, data, transfer, settings)
+        return
+    response = respond(snapshot, data, settings, client_ip, tcp=True)
+    if response is not None:
+        yield response
+
+
+def _transfer_question(data: bytes) -> bytes | None:
+    """The question of a well-formed AXFR/IXFR query, else None (respond() handles it)."""
+    if len(data) < 17 or data[2] & 0xF8 or data[4:6] != b"\x00\x01":
+        return None
+    try:
+        end = wire.question_end(data)
+    except FormatError:
+        return None
+    question = data[12:end]
+    qtype = int.from_bytes(question[-4:-2], "big")
+    if qtype not in (AXFR, IXFR) or question[-2:] != b"\x00\x01":
+        return None
+    if end != len(data):
+        try:
+            wire.parse_opt(data, end)
+        except FormatError:
+            return None
+    elif data[6:12] != bytes(6):
+        return None  # IXFR carries the client's SOA in authority; treated as AXFR below
+    return question
+
+
+def _transfer(snapshot: Snapshot, data: bytes, question: bytes, settings: ResponderSettings) -> Iterator[bytes]:
+    """AXFR (and IXFR answered as a full transfer, RFC 1995 4): SOA first and last."""
+    qname = dns.name.from_wire(question.lower(), 0)[0]
+    zone = snapshot.catalog.zones.get(qname)
+    if zone is None:
+        yield _error(data, wire.RCODE_NOTAUTH, question, None)
+        return
+    records: list[dns.rrset.RRset] = [zone.soa]
+    for name in sorted(zone.rrsets):
+        for rdtype, rrset in sorted(zone.rrsets[name].items()):
+            if not (name == zone.origin and rdtype == SOA):
+                records.extend(_split(rrset))
+    records.append(zone.soa)
+    bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
+    flags = FLAGS[wire.flags_index(wire.RCODE_NOERROR, authoritative=True) + bits]
+    batch: list[dns.rrset.RRset] = []
+    batch_size = 0
+    for rrset in records:
+        size = len(rrset.to_wire())
+        if batch and batch_size + size > 16000:
+            yield _transfer_message(data, flags, question, batch)
+            batch, batch_size = [], 0
+        batch.append(rrset)
+        batch_size += size
+    yield _transfer_message(data, flags, question, batch)
+
+
+def _split(rrset: dns.rrset.RRset) -> list[dns.rrset.RRset]:
+    return [dns.rrset.from_rdata(rrset.name, rrset.ttl, rdata) for rdata in rrset]
+
+
+def _transfer_message(data: bytes, flags: bytes, question: bytes, rrsets: list[dns.rrset.RRset]) -> bytes:
+    out = io.BytesIO()
+    out.write(data[:2] + flags + wire.counts(len(rrsets), 0, 0) + question)
+    compress: dict[dns.name.Name, int] = {}
+    for rrset in rrsets:
+        rrset.to_wire(out, compress)
+    return out.getvalue()

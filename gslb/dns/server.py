@@ -1,0 +1,212 @@
+"""Listeners: a blocking UDP loop per socket, and asyncio for TCP (RFC 7766).
+
+UDP is the hot path: one thread per socket doing ``recvfrom``/``sendto`` and nothing else but
+``respond`` (the system calls release the GIL, and a blocking loop is the cheapest Python can
+do). TCP is rare and must withstand slow or silent clients, so it lives on an event loop with
+timeouts on every read and write, and a cap on concurrent connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gslb.config import Endpoint, Settings
+from gslb.dns.responder import ResponderSettings, respond, respond_stream
+from gslb.snapshot import Snapshot
+
+log = logging.getLogger("gslb.dns")
+
+# Address families a host may lack; an unconfigured default listener on them is skipped.
+_UNAVAILABLE = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
+
+
+@dataclass(slots=True)
+class SnapshotHolder:
+    """The one mutable cell between the control path and the responders.
+
+    Readers take ``holder.snapshot`` once per query; writers assign a new, complete snapshot.
+    A reference assignment is atomic in CPython, so no lock is needed on either side.
+    """
+
+    snapshot: Snapshot
+
+
+@dataclass(slots=True)
+class ErrorBudget:
+    """Logs unexpected responder errors at most once a second, so a hostile stream can't flood logs."""
+
+    last: float = 0.0
+    suppressed: int = 0
+
+    def report(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self.last < 1.0:
+            self.suppressed += 1
+            return
+        log.error("query failed", exc_info=exc, extra={"suppressed": self.suppressed})
+        self.last, self.suppressed = now, 0
+
+
+def bind_udp(endpoint: Endpoint) -> socket.socket:
+    family = socket.AF_INET6 if endpoint.family_v6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if endpoint.family_v6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.bind((endpoint.host, endpoint.port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_udp(sock: socket.socket, holder: SnapshotHolder, settings: ResponderSettings, stopping: threading.Event) -> None:
+    """The UDP loop. Nothing a client sends may end it; only ``stopping`` does."""
+    recvfrom = sock.recvfrom
+    sendto = sock.sendto
+    errors = ErrorBudget()
+    while True:
+        try:
+            data, address = recvfrom(65535)
+        except OSError:
+            if stopping.is_set():
+                return
+            continue
+        if stopping.is_set():
+            return
+        try:
+            response = respond(holder.snapshot, data, settings, address[0])
+        except Exception as exc:  # a bug must cost one query, never the listener
+            errors.report(exc)
+            continue
+        if response is not None:
+            try:
+                sendto(response, address)
+            except OSError:
+                pass  # e.g. the client's port is gone; nothing to do for a datagram
+
+
+@dataclass(slots=True)
+class TcpListener:
+    """RFC 7766 framing, pipelining, idle timeout and a connection cap."""
+
+    holder: SnapshotHolder
+    settings: ResponderSettings
+    idle_timeout: float
+    max_connections: int
+    active: int = 0
+    refused: int = 0
+    errors: ErrorBudget = field(default_factory=ErrorBudget)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.active >= self.max_connections:
+            self.refused += 1
+            writer.transport.abort()
+            return
+        self.active += 1
+        peer = writer.get_extra_info("peername")
+        client_ip = peer[0] if peer else ""
+        try:
+            await self._serve(reader, writer, client_ip)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception as exc:
+            self.errors.report(exc)
+        finally:
+            self.active -= 1
+            writer.transport.abort() if writer.transport.is_closing() else writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str) -> None:
+        while True:
+            # A whole message must arrive within the idle timeout, so a client trickling
+            # bytes holds a connection no longer than a silent one.
+            async with asyncio.timeout(self.idle_timeout):
+                prefix = await reader.readexactly(2)
+                data = await reader.readexactly(int.from_bytes(prefix, "big"))
+            for response in respond_stream(self.holder.snapshot, data, self.settings, client_ip):
+                writer.write(len(response).to_bytes(2, "big") + response)
+            async with asyncio.timeout(self.idle_timeout):
+                await writer.drain()
+
+
+class DnsServer:
+    """All listeners of one process, answering from one SnapshotHolder."""
+
+    def __init__(self, settings: Settings, holder: SnapshotHolder) -> None:
+        self.settings = settings
+        self.holder = holder
+        self.responder_settings = ResponderSettings(settings.max_udp_payload, settings.transfer_allow)
+        self.tcp = TcpListener(
+            holder, self.responder_settings, settings.tcp_idle_timeout, settings.tcp_max_connections
+        )
+        self._stopping = threading.Event()
+        self._udp_sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._tcp_servers: list[asyncio.Server] = []
+        self.endpoints: list[Endpoint] = []
+
+    async def start(self) -> None:
+        """Bind every listener or none: a server that can't listen where told must not start."""
+        try:
+            for endpoint in self.settings.listen:
+                try:
+                    udp = bind_udp(endpoint)
+                except OSError as exc:
+                    if self.settings.listen_is_default and endpoint.family_v6 and exc.errno in _UNAVAILABLE:
+                        log.warning("listener skipped", extra={"endpoint": str(endpoint), "reason": exc.strerror})
+                        continue
+                    raise
+                self._udp_sockets.append(udp)
+                server = await asyncio.start_server(
+                    self.tcp.handle, endpoint.host, endpoint.port, reuse_address=True, limit=65535 + 2
+                )
+                self._tcp_servers.append(server)
+                self.endpoints.append(endpoint)
+        except OSError:
+            await self.stop()
+            raise
+        for sock, endpoint in zip(self._udp_sockets, self.endpoints, strict=True):
+            thread = threading.Thread(
+                target=serve_udp,
+                args=(sock, self.holder, self.responder_settings, self._stopping),
+                name=f"udp {endpoint}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+            log.info("listening", extra={"endpoint": str(endpoint), "protocols": "udp,tcp"})
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for server in self._tcp_servers:
+            server.close()
+        for sock in self._udp_sockets:
+            _wake(sock)
+        for thread in self._threads:
+            thread.join(timeout=2)
+        for sock in self._udp_sockets:
+            sock.close()
+        for server in self._tcp_servers:
+            await server.wait_closed()
+        self._tcp_servers.clear()
+        self._udp_sockets.clear()
+        self._threads.clear()
+
+    def swap(self, snapshot: Snapshot) -> None:
+        self.holder.snapshot = snapshot
+
+
+def _wake(sock: socket.socket) -> None:
+    """Unblock a thread sitting in ``recvfrom`` on this socket (Linux: shutdown wakes it)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+

@@ -1,0 +1,84 @@
+"""The immutable, precomputed view that every DNS query is answered from.
+
+Built off the hot path whenever zones (and later the store) change, then swapped in whole by
+one reference assignment, so a responder never sees half an update and never takes a lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+
+from gslb.dns.authority import AAAA, CNAME, Catalog, A, ZoneData, resolve
+from gslb.dns.render import Answer, render
+from gslb.zonefile import LoadedZone
+
+CLASS_IN = dns.rdataclass.IN
+
+# Types chased through a CNAME ahead of time: the ones clients actually ask for.
+PRECOMPUTED_CHASE_TYPES = (A, AAAA)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneInfo:
+    """What operators see of a served zone."""
+
+    origin: str
+    serial: int
+    path: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the responder reads. Never mutated after ``build`` returns."""
+
+    catalog: Catalog
+    answers: dict[bytes, Answer]  # lower-cased question wire (QNAME QTYPE QCLASS) → answer
+    zones: tuple[ZoneInfo, ...]
+    built_at: float = field(default_factory=time.time)
+    build_seconds: float = 0.0
+
+
+def question_key(qname: dns.name.Name, qtype: int, qclass: int = CLASS_IN) -> bytes:
+    """The lookup key the responder computes from a query with one slice and ``lower()``."""
+    return qname.to_wire().lower() + qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big")
+
+
+def build(zones: Iterable[LoadedZone]) -> Snapshot:
+    """Index the zones and render every question whose answer is known ahead of time."""
+    started = time.perf_counter()
+    zones = list(zones)
+    catalog = Catalog.from_zones(z.zone for z in zones)
+    answers: dict[bytes, Answer] = {}
+    for data in catalog.zones.values():
+        for qname, qtype in _precomputed_questions(data):
+            resolution = resolve(catalog, qname, qtype)
+            answers[question_key(qname, qtype)] = render(qname, qtype, CLASS_IN, resolution)
+    infos = tuple(
+        ZoneInfo(z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets()))
+        for z in zones
+    )
+    return Snapshot(catalog, answers, infos, build_seconds=time.perf_counter() - started)
+
+
+def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:
+    for name, by_type in data.rrsets.items():
+        if name.labels and name.labels[0] == b"*":
+            continue  # a wildcard owner asked literally is rare; the slow path answers it
+        name = name.canonicalize()
+        for rdtype in by_type:
+            yield name, rdtype
+        if CNAME in by_type:
+            for rdtype in PRECOMPUTED_CHASE_TYPES:
+                yield name, rdtype
+        if dns.rdatatype.SOA in by_type:
+            # The apex NODATA for the address types: a common question (e.g. www-less zones).
+            for rdtype in (A, AAAA):
+                if rdtype not in by_type:
+                    yield name, rdtype

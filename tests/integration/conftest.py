@@ -1,0 +1,36 @@
+"""Integration fixtures: real ``gslb serve`` processes on loopback, stopped after use."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
+from tests.integration.server import GslbProcess
+
+# Clients from this address may transfer zones; tests bind to it to be allowed.
+TRANSFER_CLIENT = "127.0.0.2"
+
+
+@pytest.fixture(scope="session")
+def all_zones(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example zone and the test zone in one directory, as an operator would lay them out."""
+    directory = tmp_path_factory.mktemp("zones")
+    for source in (*EXAMPLE_ZONES.glob("*.zone"), *TEST_ZONES.glob("*.zone")):
+        shutil.copy(source, directory / source.name)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def gslb_auth(all_zones: Path) -> Iterator[GslbProcess]:
+    """One server for the read-only tests: both zones, IPv4 and IPv6, AXFR for TRANSFER_CLIENT."""
+    server = GslbProcess(
+        all_zones,
+        extra_args=["--transfer-allow", f"{TRANSFER_CLIENT}/32", "--tcp-idle-timeout", "2"],
+        listen_v6=True,
+    )
+    with server:
+        yield server
