@@ -100,8 +100,12 @@ async def _run(settings: Settings, first: snapshot.Snapshot) -> None:
     server = DnsServer(settings, SnapshotHolder(first))
     await server.start()
     for zone in first.zones:
-        logger.info("zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records})
-    logger.info("ready", extra={"answers": len(first.answers), "build_ms": round(first.build_seconds * 1000, 1)})
+        logger.info(
+            "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
+        )
+    logger.info(
+        "ready", extra={"answers": len(first.answers), "build_ms": round(first.build_seconds * 1000, 1)}
+    )
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
@@ -122,4 +126,6 @@ async def _reload(settings: Settings, server: DnsServer) -> None:
         return
     server.swap(fresh)
     for zone in fresh.zones:
-        logger.info("zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records})
+        logger.info(
+            "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
+        )

@@ -14,7 +14,7 @@ import dns.name
 import dns.rdataclass
 import dns.rdatatype
 
-from gslb.dns.authority import AAAA, CNAME, Catalog, A, ZoneData, resolve
+from gslb.dns.authority import AAAA, CNAME, A, Catalog, ZoneData, resolve
 from gslb.dns.render import Answer, render
 from gslb.zonefile import LoadedZone
 
@@ -47,7 +47,9 @@ class Snapshot:
 
 def question_key(qname: dns.name.Name, qtype: int, qclass: int = CLASS_IN) -> bytes:
     """The lookup key the responder computes from a query with one slice and ``lower()``."""
-    return qname.to_wire().lower() + qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big")
+    wire = qname.to_wire()
+    assert wire is not None  # with no file given, to_wire returns the bytes
+    return wire.lower() + qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big")
 
 
 def build(zones: Iterable[LoadedZone]) -> Snapshot:
@@ -61,17 +63,19 @@ def build(zones: Iterable[LoadedZone]) -> Snapshot:
             resolution = resolve(catalog, qname, qtype)
             answers[question_key(qname, qtype)] = render(qname, qtype, CLASS_IN, resolution)
     infos = tuple(
-        ZoneInfo(z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets()))
+        ZoneInfo(
+            z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets())
+        )
         for z in zones
     )
     return Snapshot(catalog, answers, infos, build_seconds=time.perf_counter() - started)
 
 
 def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:
-    for name, by_type in data.rrsets.items():
-        if name.labels and name.labels[0] == b"*":
+    for owner, by_type in data.rrsets.items():
+        if owner.labels and owner.labels[0] == b"*":
             continue  # a wildcard owner asked literally is rare; the slow path answers it
-        name = name.canonicalize()
+        name = owner.canonicalize()
         for rdtype in by_type:
             yield name, rdtype
         if CNAME in by_type:

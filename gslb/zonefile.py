@@ -91,7 +91,9 @@ def load_zones(directory: Path) -> list[LoadedZone]:
     seen: dict[dns.name.Name, Path] = {}
     for zone in loaded:
         if zone.origin in seen:
-            errors.append(ZoneError(str(zone.path), f"zone {zone.origin} is also served by {seen[zone.origin]}"))
+            errors.append(
+                ZoneError(str(zone.path), f"zone {zone.origin} is also served by {seen[zone.origin]}")
+            )
         seen[zone.origin] = zone.path
     if errors:
         raise ZoneLoadErrors(errors)
@@ -144,7 +146,9 @@ def _locate(path: Path, origin: dns.name.Name, text: str, message: str) -> tuple
     if line > 1:
         prefix = "\n".join(text.splitlines()[: line - 1]) + "\n"
         try:
-            dns.zone.from_text(prefix, origin=origin, relativize=False, filename=str(path), check_origin=False)
+            dns.zone.from_text(
+                prefix, origin=origin, relativize=False, filename=str(path), check_origin=False
+            )
         except dns.exception.SyntaxError as exc:
             again = _LOCATION.match(str(exc))
             if again is not None and again["detail"] == detail:
@@ -155,6 +159,7 @@ def _locate(path: Path, origin: dns.name.Name, text: str, message: str) -> tuple
 
 
 def _check_contents(path: Path, zone: dns.zone.Zone) -> None:
+    assert zone.origin is not None
     soa = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
     if soa is not None and len(soa) != 1:
         raise ZoneError(str(path), f"zone {zone.origin} has {len(soa)} SOA records; exactly one is allowed")

@@ -84,7 +84,7 @@ class ZoneData:
         soa = rrsets[origin][SOA]
         negative = dns.rrset.RRset(origin, soa.rdclass, SOA)
         negative.update(soa)
-        negative.ttl = min(soa.ttl, soa[0].minimum)  # type: ignore[attr-defined]
+        negative.ttl = min(soa.ttl, soa[0].minimum)
         return cls(origin, rrsets, frozenset(names), cuts, soa, negative)
 
     def cut_at_or_above(self, name: dns.name.Name) -> dns.name.Name | None:
@@ -165,7 +165,7 @@ def resolve(catalog: Catalog, qname: dns.name.Name, qtype: int, *, tcp: bool = F
             return _negative(zone, RCODE_NOERROR, answer)
         answer.append(_owned_by(name, cname) if synthesized else cname)
         seen.add(name)
-        target: dns.name.Name = cname[0].target  # type: ignore[attr-defined]
+        target: dns.name.Name = cname[0].target
         next_zone = catalog.find(target)
         if next_zone is None or target in seen or len(seen) >= MAX_CNAME_CHAIN:
             return Resolution(RCODE_NOERROR, True, tuple(answer))
@@ -196,7 +196,7 @@ def _negative(zone: ZoneData, rcode: int, answer: list[dns.rrset.RRset]) -> Reso
 
 def _referral(catalog: Catalog, zone: ZoneData, cut: dns.name.Name) -> Resolution:
     ns = zone.rrsets[cut][NS]
-    glue = _addresses(catalog, (rdata.target for rdata in ns))  # type: ignore[attr-defined]
+    glue = _addresses(catalog, (rdata.target for rdata in ns))
     return Resolution(RCODE_NOERROR, False, (), (ns,), glue, glue_required=bool(glue))
 
 
@@ -205,11 +205,11 @@ def _additional(catalog: Catalog, answer: list[dns.rrset.RRset]) -> RRsets:
     targets: list[dns.name.Name] = []
     for rrset in answer:
         if rrset.rdtype == NS:
-            targets.extend(rdata.target for rdata in rrset)  # type: ignore[attr-defined]
+            targets.extend(rdata.target for rdata in rrset)
         elif rrset.rdtype == MX:
-            targets.extend(rdata.exchange for rdata in rrset)  # type: ignore[attr-defined]
+            targets.extend(rdata.exchange for rdata in rrset)
         elif rrset.rdtype == SRV:
-            targets.extend(rdata.target for rdata in rrset)  # type: ignore[attr-defined]
+            targets.extend(rdata.target for rdata in rrset)
     return _addresses(catalog, targets)
 
 

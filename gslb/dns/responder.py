@@ -24,9 +24,12 @@ from gslb.errors import FormatError
 from gslb.snapshot import CLASS_IN, Snapshot
 
 TCP_LIMIT = 65535
+TRANSFER_MESSAGE_SIZE = 16000  # start a new message past this; well under 65535 with any RRset
 AXFR = dns.rdatatype.AXFR
 IXFR = dns.rdatatype.IXFR
-UNSUPPORTED_META_TYPES = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB, dns.rdatatype.TKEY, dns.rdatatype.TSIG})
+UNSUPPORTED_META_TYPES = frozenset(
+    {dns.rdatatype.MAILA, dns.rdatatype.MAILB, dns.rdatatype.TKEY, dns.rdatatype.TSIG}
+)
 FORMERR_TYPES = frozenset({0, dns.rdatatype.OPT})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -108,7 +111,9 @@ def _with_edns(
     return _join(data, question, answer, limit, opt, True)
 
 
-def _error(data: bytes, rcode: int, question: bytes | None, edns: Edns | None, max_payload: int = 1232) -> bytes:
+def _error(
+    data: bytes, rcode: int, question: bytes | None, edns: Edns | None, max_payload: int = 1232
+) -> bytes:
     """A response carrying only an rcode (and the question and OPT where they could be read)."""
     bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
     opcode = data[2] & 0x78
@@ -165,11 +170,11 @@ def _refusal(qtype: int, qclass: int, settings: ResponderSettings, client_ip: st
         return wire.RCODE_NOTIMP
     if qclass != CLASS_IN:
         return wire.RCODE_REFUSED
-    if qtype == AXFR or qtype == IXFR:
+    if qtype in (AXFR, IXFR):
         if tcp or not settings.may_transfer(client_ip):
             return wire.RCODE_REFUSED  # allowed transfers over TCP are served by respond_stream
         if qtype == AXFR:
-            return wire.RCODE_REFUSED  # AXFR is only defined over TCP (RFC 5936 4.2)
+            return wire.RCODE_NOTIMP  # AXFR is only defined over TCP (RFC 5936 4.2)
     return None
 
 
@@ -208,7 +213,9 @@ def _transfer_question(data: bytes) -> bytes | None:
     return question
 
 
-def _transfer(snapshot: Snapshot, data: bytes, question: bytes, settings: ResponderSettings) -> Iterator[bytes]:
+def _transfer(
+    snapshot: Snapshot, data: bytes, question: bytes, settings: ResponderSettings
+) -> Iterator[bytes]:
     """AXFR (and IXFR answered as a full transfer, RFC 1995 4): SOA first and last."""
     qname = dns.name.from_wire(question.lower(), 0)[0]
     zone = snapshot.catalog.zones.get(qname)
@@ -222,27 +229,18 @@ def _transfer(snapshot: Snapshot, data: bytes, question: bytes, settings: Respon
                 records.extend(_split(rrset))
     records.append(zone.soa)
     bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
-    flags = FLAGS[wire.flags_index(wire.RCODE_NOERROR, authoritative=True) + bits]
-    batch: list[dns.rrset.RRset] = []
-    batch_size = 0
+    head = data[:2] + FLAGS[wire.flags_index(wire.RCODE_NOERROR, authoritative=True) + bits]
+    out, compress, count = io.BytesIO(), dict[dns.name.Name, int](), 0
     for rrset in records:
-        size = len(rrset.to_wire())
-        if batch and batch_size + size > 16000:
-            yield _transfer_message(data, flags, question, batch)
-            batch, batch_size = [], 0
-        batch.append(rrset)
-        batch_size += size
-    yield _transfer_message(data, flags, question, batch)
+        if out.tell() > TRANSFER_MESSAGE_SIZE:
+            yield head + wire.counts(count, 0, 0) + out.getvalue()[12:]
+            out, compress, count = io.BytesIO(), {}, 0
+        if count == 0:
+            out.write(bytes(12) + question)
+        rrset.to_wire(out, compress)
+        count += 1
+    yield head + wire.counts(count, 0, 0) + out.getvalue()[12:]
 
 
 def _split(rrset: dns.rrset.RRset) -> list[dns.rrset.RRset]:
     return [dns.rrset.from_rdata(rrset.name, rrset.ttl, rdata) for rdata in rrset]
-
-
-def _transfer_message(data: bytes, flags: bytes, question: bytes, rrsets: list[dns.rrset.RRset]) -> bytes:
-    out = io.BytesIO()
-    out.write(data[:2] + flags + wire.counts(len(rrsets), 0, 0) + question)
-    compress: dict[dns.name.Name, int] = {}
-    for rrset in rrsets:
-        rrset.to_wire(out, compress)
-    return out.getvalue()

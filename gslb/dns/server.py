@@ -9,6 +9,7 @@ timeouts on every read and write, and a cap on concurrent connections.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -67,7 +68,9 @@ def bind_udp(endpoint: Endpoint) -> socket.socket:
     return sock
 
 
-def serve_udp(sock: socket.socket, holder: SnapshotHolder, settings: ResponderSettings, stopping: threading.Event) -> None:
+def serve_udp(
+    sock: socket.socket, holder: SnapshotHolder, settings: ResponderSettings, stopping: threading.Event
+) -> None:
     """The UDP loop. Nothing a client sends may end it; only ``stopping`` does."""
     recvfrom = sock.recvfrom
     sendto = sock.sendto
@@ -87,7 +90,7 @@ def serve_udp(sock: socket.socket, holder: SnapshotHolder, settings: ResponderSe
             errors.report(exc)
             continue
         if response is not None:
-            try:
+            try:  # noqa: SIM105 - contextlib.suppress costs a call per query here
                 sendto(response, address)
             except OSError:
                 pass  # e.g. the client's port is gone; nothing to do for a datagram
@@ -123,7 +126,9 @@ class TcpListener:
             self.active -= 1
             writer.transport.abort() if writer.transport.is_closing() else writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
+    ) -> None:
         while True:
             # A whole message must arrive within the idle timeout, so a client trickling
             # bytes holds a connection no longer than a silent one.
@@ -160,7 +165,9 @@ class DnsServer:
                     udp = bind_udp(endpoint)
                 except OSError as exc:
                     if self.settings.listen_is_default and endpoint.family_v6 and exc.errno in _UNAVAILABLE:
-                        log.warning("listener skipped", extra={"endpoint": str(endpoint), "reason": exc.strerror})
+                        log.warning(
+                            "listener skipped", extra={"endpoint": str(endpoint), "reason": exc.strerror}
+                        )
                         continue
                     raise
                 self._udp_sockets.append(udp)
@@ -205,8 +212,5 @@ class DnsServer:
 
 def _wake(sock: socket.socket) -> None:
     """Unblock a thread sitting in ``recvfrom`` on this socket (Linux: shutdown wakes it)."""
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-

@@ -59,11 +59,7 @@ class ClientSubnet:
 
     def option(self, scope_prefix: int) -> bytes:
         """The option as echoed in a response, with the scope the answer is true for."""
-        body = (
-            self.family.to_bytes(2, "big")
-            + bytes((self.source_prefix, scope_prefix))
-            + self.address
-        )
+        body = self.family.to_bytes(2, "big") + bytes((self.source_prefix, scope_prefix)) + self.address
         return OPTION_ECS.to_bytes(2, "big") + len(body).to_bytes(2, "big") + body
 
 

@@ -2,7 +2,7 @@
 
 Knot is the yardstick the differential tests hold gslb against, so this module only has to start it in a
 form that matches what gslb serves: the same zone files, one UDP and one TCP worker, on a free loopback
-port, owned by the test and stopped by its PID. Nothing here is shared with the gslb package.
+port, owned by the test and stopped by its PID. It uses nothing from the gslb package.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import pytest
+
+from tests.integration.server import free_port
 
 KNOTD_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 """Debian installs knotd in /usr/sbin, which is not on PATH for every user."""
@@ -65,23 +66,6 @@ def find_knotd() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
-
-
-def free_port(host: str) -> int:
-    """Pick a port that is free for both UDP and TCP on host, since knotd listens on both."""
-    for _ in range(50):
-        with (
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
-        ):
-            tcp.bind((host, 0))
-            port: int = tcp.getsockname()[1]
-            try:
-                udp.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no port free for both UDP and TCP on {host}")
 
 
 def render_config(workdir: Path, host: str, port: int, zones: Sequence[ZoneSource]) -> str:

@@ -1,0 +1,66 @@
+"""Settings: precedence file < environment < flags, and errors that name the setting."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from gslb.config import DEFAULT_LISTEN, Endpoint, load
+from gslb.errors import ConfigError
+
+
+def test_defaults_serve_the_example_on_5353() -> None:
+    settings = load(environ={})
+    assert settings.listen == DEFAULT_LISTEN
+    assert [str(e) for e in settings.listen] == ["127.0.0.1:5353", "[::1]:5353"]
+    assert settings.zones == Path("zones") and settings.max_udp_payload == 1232
+    assert settings.listen_is_default
+
+
+def test_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "gslb.toml"
+    config.write_text(
+        'listen = ["127.0.0.1:1053"]\nmax_udp_payload = 1400\ntransfer_allow = ["127.0.0.2/32"]\n'
+    )
+    settings = load(config, environ={"GSLB_MAX_UDP_PAYLOAD": "1300"}, overrides={"zones": "/srv/zones"})
+    assert settings.listen == (Endpoint("127.0.0.1", 1053),)
+    assert not settings.listen_is_default
+    assert settings.max_udp_payload == 1300
+    assert settings.zones == Path("/srv/zones")
+    assert settings.transfer_allow == (ipaddress.ip_network("127.0.0.2/32"),)
+    assert load(config, environ={}, overrides={"max_udp_payload": 4096}).max_udp_payload == 4096
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"listen": ["127.0.0.1"]}, "listen"),
+        ({"listen": ["localhost:53"]}, "not an IP address"),
+        ({"listen": ["127.0.0.1:70000"]}, "out of range"),
+        ({"max_udp_payload": 100}, "max_udp_payload"),
+        ({"tcp_idle_timeout": 0}, "tcp_idle_timeout"),
+        ({"tcp_max_connections": 0}, "tcp_max_connections"),
+        ({"transfer_allow": ["10.0.0.0/33"]}, "transfer_allow"),
+        ({"log_level": "loud"}, "log_level"),
+    ],
+)
+def test_bad_values_name_the_setting(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(environ={}, overrides=overrides)
+
+
+def test_unknown_key_and_bad_toml_are_reported_with_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "gslb.toml"
+    config.write_text("listne = []\n")
+    with pytest.raises(ConfigError, match="unknown setting 'listne'"):
+        load(config, environ={})
+    config.write_text("listen = [\n")
+    with pytest.raises(ConfigError, match=str(config)):
+        load(config, environ={})
+
+
+def test_ipv6_endpoint_syntax() -> None:
+    assert Endpoint.parse("[::1]:5353") == Endpoint("::1", 5353)
+    assert str(Endpoint.parse("[::1]:53")) == "[::1]:53"
