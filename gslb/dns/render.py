@@ -22,18 +22,17 @@ from gslb.dns.wire import HEADER_SIZE, counts, flags_index
 class Answer:
     """A rendered answer: everything of a response but ID, query-copied bits and OPT.
 
-    ``body`` has all three sections; ``short_body`` drops the additional section, for a UDP
-    limit that the full body exceeds (RFC 2181 9: optional additional data is left out, not
-    truncated). ``short_body`` is None where dropping is not allowed or changes nothing.
+    ``body`` has all three sections. Where the full body exceeds a UDP limit, optional
+    additional data is left out rather than the answer truncated (RFC 2181 9): ``cuts`` lists,
+    for each whole additional RRset, the body length and ARCOUNT up to and including it, so the
+    responder keeps the longest prefix that fits. It is empty where nothing may be dropped.
     """
 
     flags: int  # index base into wire.FLAGS
     head: bytes  # QDCOUNT..ARCOUNT without OPT
     head_opt: bytes  # the same with ARCOUNT + 1 for OPT
     body: bytes
-    short_head: bytes
-    short_head_opt: bytes
-    short_body: bytes | None
+    cuts: tuple[tuple[int, int], ...]  # (body length, ARCOUNT), shortest first
 
 
 def render(qname: dns.name.Name, qtype: int, qclass: int, resolution: Resolution) -> Answer:
@@ -46,22 +45,21 @@ def render(qname: dns.name.Name, qtype: int, qclass: int, resolution: Resolution
     body_start = out.tell()
     for rrset in resolution.answer + resolution.authority:
         rrset.to_wire(out, compress)
-    short_end = out.tell()
+    cuts = [(out.tell() - body_start, 0)]
     for rrset in resolution.additional:
         rrset.to_wire(out, compress)
+        cuts.append((out.tell() - body_start, cuts[-1][1] + len(rrset)))
     wire = out.getvalue()
     an = _count(resolution.answer)
     ns = _count(resolution.authority)
-    ar = _count(resolution.additional)
+    ar = cuts[-1][1]
     droppable = ar > 0 and not resolution.glue_required
     return Answer(
         flags=flags_index(resolution.rcode, resolution.authoritative),
         head=counts(an, ns, ar),
         head_opt=counts(an, ns, ar + 1),
         body=wire[body_start:],
-        short_head=counts(an, ns, 0),
-        short_head_opt=counts(an, ns, 1),
-        short_body=wire[body_start:short_end] if droppable else None,
+        cuts=tuple(cuts[:-1]) if droppable else (),
     )
 
 

@@ -86,9 +86,10 @@ def _join(data: bytes, question: bytes, answer: Answer, limit: int, opt: bytes, 
     if size + len(answer.body) <= limit:
         head = answer.head_opt if with_opt else answer.head
         return data[:2] + FLAGS[answer.flags + bits] + head + question + answer.body + opt
-    if answer.short_body is not None and size + len(answer.short_body) <= limit:
-        head = answer.short_head_opt if with_opt else answer.short_head
-        return data[:2] + FLAGS[answer.flags + bits] + head + question + answer.short_body + opt
+    for length, additional in reversed(answer.cuts):
+        if size + length <= limit:
+            head = answer.head[:6] + (additional + with_opt).to_bytes(2, "big")
+            return data[:2] + FLAGS[answer.flags + bits] + head + question + answer.body[:length] + opt
     # RFC 2181 9 / RFC 6891 7: set TC and send no partial RRsets; the client retries over TCP.
     head = wire.counts(0, 0, 1 if with_opt else 0)
     return data[:2] + FLAGS[(answer.flags | 2) + bits] + head + question + opt
