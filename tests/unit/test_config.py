@@ -9,6 +9,7 @@ import pytest
 
 from gslb.config import DEFAULT_LISTEN, Endpoint, load
 from gslb.errors import ConfigError
+from tests.conftest import ROOT
 
 
 def test_defaults_serve_the_example_on_5353() -> None:
@@ -64,3 +65,13 @@ def test_unknown_key_and_bad_toml_are_reported_with_the_file(tmp_path: Path) -> 
 def test_ipv6_endpoint_syntax() -> None:
     assert Endpoint.parse("[::1]:5353") == Endpoint("::1", 5353)
     assert str(Endpoint.parse("[::1]:53")) == "[::1]:53"
+
+
+def test_readme_toml_example_is_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "gslb.toml"
+    config.write_text(example)
+    settings = load(config, environ={})
+    assert [str(e) for e in settings.listen] == ["127.0.0.1:53", "[::1]:53"]
+    assert settings.zones == Path("/etc/gslb/zones")
