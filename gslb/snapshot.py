@@ -15,6 +15,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, ZoneData, resolve
+from gslb.dns.negative import NegativeZone
 from gslb.dns.render import Answer, render
 from gslb.zonefile import LoadedZone
 
@@ -40,6 +41,7 @@ class Snapshot:
 
     catalog: Catalog
     answers: dict[bytes, Answer]  # lower-cased question wire (QNAME QTYPE QCLASS) → answer
+    negative: dict[bytes, NegativeZone]  # lower-cased apex wire → NXDOMAIN/NODATA template
     zones: tuple[ZoneInfo, ...]
     built_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
@@ -68,7 +70,8 @@ def build(zones: Iterable[LoadedZone]) -> Snapshot:
         )
         for z in zones
     )
-    return Snapshot(catalog, answers, infos, build_seconds=time.perf_counter() - started)
+    negative = {z.apex: z for z in map(NegativeZone.from_zone, catalog.zones.values())}
+    return Snapshot(catalog, answers, negative, infos, build_seconds=time.perf_counter() - started)
 
 
 def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import io
 import ipaddress
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdatatype
 import dns.rrset
 
-from gslb.dns import wire
+from gslb.dns import negative, wire
 from gslb.dns.authority import SOA, resolve
 from gslb.dns.render import Answer, render
 from gslb.dns.wire import FLAGS, Edns
@@ -24,6 +24,7 @@ from gslb.errors import FormatError
 from gslb.snapshot import CLASS_IN, Snapshot
 
 TCP_LIMIT = 65535
+PLAIN_OPT_CACHE_SIZE = 256
 TRANSFER_MESSAGE_SIZE = 16000  # start a new message past this; well under 65535 with any RRset
 AXFR = dns.rdatatype.AXFR
 IXFR = dns.rdatatype.IXFR
@@ -41,6 +42,9 @@ class ResponderSettings:
 
     max_udp_payload: int = 1232
     transfer_allowed: tuple[Network, ...] = ()
+    # Option-less OPT records as queries send them (11 bytes) → (our OPT, UDP limit). Clients send
+    # very few distinct ones, so the common EDNS query skips parsing; bounded against variety.
+    plain_opt: dict[bytes, tuple[bytes, int]] = field(default_factory=dict, compare=False, repr=False)
 
     def may_transfer(self, client_ip: str) -> bool:
         try:
@@ -70,13 +74,15 @@ def respond(
     if end == len(data):
         if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
             return _error(data, wire.RCODE_FORMERR, question, None)
-        limit = TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD
-        return _join(data, question, answer, limit, b"", False)
-    try:
-        edns = wire.parse_opt(data, end)
-    except FormatError:
-        return _error(data, wire.RCODE_FORMERR, question, None)
-    return _with_edns(data, question, answer, edns, settings, tcp, 0)
+        return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
+    plain = settings.plain_opt.get(data[end:])
+    if plain is None or data[6:12] != b"\x00\x00\x00\x00\x00\x01":
+        try:
+            edns = wire.parse_opt(data, end)
+        except FormatError:
+            return _error(data, wire.RCODE_FORMERR, question, None)
+        return _with_edns(data, question, answer, edns, settings, tcp, 0, data[end:])
+    return _join(data, question, answer, TCP_LIMIT if tcp else plain[1], plain[0], True)
 
 
 def _join(data: bytes, question: bytes, answer: Answer, limit: int, opt: bytes, with_opt: bool) -> bytes:
@@ -103,13 +109,16 @@ def _with_edns(
     settings: ResponderSettings,
     tcp: bool,
     scope: int,
+    tail: bytes = b"",
 ) -> bytes:
     if edns.version != 0:
         return _error(data, wire.RCODE_BADVERS, question, edns)
     options = edns.client_subnet.option(scope) if edns.client_subnet is not None else b""
     opt = wire.opt_record(settings.max_udp_payload, edns.dnssec_ok, options)
-    limit = TCP_LIMIT if tcp else min(edns.payload, settings.max_udp_payload)
-    return _join(data, question, answer, limit, opt, True)
+    limit = min(edns.payload, settings.max_udp_payload)
+    if tail and len(tail) == 11 and len(settings.plain_opt) < PLAIN_OPT_CACHE_SIZE:
+        settings.plain_opt[tail] = (opt, limit)  # an option-less OPT: remember what it asks for
+    return _join(data, question, answer, TCP_LIMIT if tcp else limit, opt, True)
 
 
 def _error(
@@ -154,10 +163,12 @@ def _exceptional(
     rcode = _refusal(qtype, qclass, settings, client_ip, tcp)
     if rcode is not None:
         return _error(data, rcode, question, edns, settings.max_udp_payload)
-    qname = dns.name.from_wire(question.lower(), 0)[0]
     if qtype == IXFR:
         qtype = SOA  # RFC 1995 2: over UDP an IXFR may be answered with the SOA alone
-    answer = render(qname, qtype, qclass, resolve(snapshot.catalog, qname, qtype, tcp=tcp))
+    answer = negative.classify(snapshot.negative, question[:-4].lower(), qtype)
+    if answer is None:
+        qname = dns.name.from_wire(question.lower(), 0)[0]
+        answer = render(qname, qtype, qclass, resolve(snapshot.catalog, qname, qtype, tcp=tcp))
     if edns is None:
         return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
     return _with_edns(data, question, answer, edns, settings, tcp, 0)

@@ -1,0 +1,132 @@
+"""NXDOMAIN, NODATA and REFUSED for names that were not rendered ahead of time, in a few microseconds.
+
+Negative answers for arbitrary names cannot all be precomputed (any label can be asked), yet
+they are both common (typos, resolvers probing) and the cheapest attack (random subdomains).
+Their body is always the zone's SOA in the authority section, and with names compressed only
+against the zone apex it differs between query names only in where the apex sits in the
+question: so each zone keeps one template whose pointers are filled in per query.
+
+Classification works on lower-cased wire names with set lookups. Anything it is not certain
+about (CNAMEs, wildcards, delegations, types present at the name) is left to the general rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdatatype
+
+from gslb.dns.authority import CNAME, ZoneData
+from gslb.dns.render import Answer
+from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, counts, flags_index
+
+ANY = dns.rdatatype.ANY
+_HEAD = counts(0, 1, 0)
+_HEAD_OPT = counts(0, 1, 1)
+REFUSED = Answer(flags_index(RCODE_REFUSED, authoritative=False), counts(0, 0, 0), counts(0, 0, 1), b"", ())
+
+
+def _wire(name: dns.name.Name) -> bytes:
+    wire = name.to_wire()
+    assert wire is not None
+    return wire.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class NegativeZone:
+    """One zone's wire-name sets and SOA template."""
+
+    apex: bytes
+    types: dict[bytes, frozenset[int]]  # owner → types present
+    names: frozenset[bytes]  # owners and empty non-terminals
+    cuts: frozenset[bytes]
+    parts: tuple[bytes | int, ...]  # raw bytes, or an offset into the apex to point at
+
+    @classmethod
+    def from_zone(cls, data: ZoneData) -> NegativeZone:
+        apex = _wire(data.origin)
+        return cls(
+            apex=apex,
+            types={_wire(n): frozenset(t) for n, t in data.rrsets.items()},
+            names=frozenset(_wire(n) for n in data.names),
+            cuts=frozenset(_wire(n) for n in data.cuts),
+            parts=_soa_template(data, apex),
+        )
+
+    def answer(self, qname: bytes, rcode: int) -> Answer:
+        base = 12 + len(qname) - len(self.apex)
+        body = b"".join(
+            p if isinstance(p, bytes) else (0xC000 | (base + p)).to_bytes(2, "big") for p in self.parts
+        )
+        return Answer(flags_index(rcode, authoritative=True), _HEAD, _HEAD_OPT, body, ())
+
+
+def classify(zones: dict[bytes, NegativeZone], qname: bytes, qtype: int) -> Answer | None:
+    """The negative answer for ``qname`` (lower-cased wire), or None if the general rules must decide."""
+    starts = _label_starts(qname)
+    if starts is None:
+        return None
+    index = next((i for i, start in enumerate(starts) if qname[start:] in zones), None)
+    if index is None:
+        return REFUSED  # outside every served zone
+    zone = zones[qname[starts[index] :]]
+    # Any delegation between the apex and the name makes this a referral.
+    for start in starts[:index]:
+        if qname[start:] in zone.cuts:
+            return None
+    types = zone.types.get(qname)
+    if types is not None:
+        if qtype in types or CNAME in types or qtype == ANY:
+            return None
+        return zone.answer(qname, RCODE_NOERROR)
+    if qname in zone.names:
+        return zone.answer(qname, RCODE_NOERROR)  # empty non-terminal
+    for start in starts[1 : index + 1]:
+        if qname[start:] in zone.names:
+            if b"\x01*" + qname[start:] in zone.types:
+                return None  # a wildcard may synthesize an answer
+            return zone.answer(qname, RCODE_NXDOMAIN)
+    return None
+
+
+def _label_starts(qname: bytes) -> list[int] | None:
+    """Offsets of each label of a wire name, longest suffix first; None if malformed."""
+    starts = []
+    offset = 0
+    end = len(qname)
+    while offset < end and qname[offset]:
+        starts.append(offset)
+        offset += qname[offset] + 1
+    if offset != end - 1:
+        return None
+    return starts
+
+
+def _soa_template(data: ZoneData, apex: bytes) -> tuple[bytes | int, ...]:
+    """The negative SOA RR with its owner and RDATA names compressed against the apex only."""
+    soa = data.negative_soa
+    rdata = soa[0]
+    suffixes = {apex[start:]: start for start in _label_starts(apex) or []}
+    mname = _compressed(_wire(rdata.mname), suffixes)
+    rname = _compressed(_wire(rdata.rname), suffixes)
+    numbers = b"".join(
+        int(v).to_bytes(4, "big")
+        for v in (rdata.serial, rdata.refresh, rdata.retry, rdata.expire, rdata.minimum)
+    )
+    rdlength = sum(2 if isinstance(p, int) else len(p) for p in (*mname, *rname)) + len(numbers)
+    fixed = (
+        dns.rdatatype.SOA.to_bytes(2, "big")
+        + soa.rdclass.to_bytes(2, "big")
+        + soa.ttl.to_bytes(4, "big")
+        + rdlength.to_bytes(2, "big")
+    )
+    return (0, fixed, *mname, *rname, numbers)
+
+
+def _compressed(name: bytes, suffixes: dict[bytes, int]) -> tuple[bytes | int, ...]:
+    """Raw labels up to the longest suffix shared with the apex, then a pointer to it."""
+    for start in _label_starts(name) or []:
+        if name[start:] in suffixes:
+            return (name[:start], suffixes[name[start:]]) if start else (suffixes[name[start:]],)
+    return (name,)

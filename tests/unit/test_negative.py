@@ -1,0 +1,100 @@
+"""The negative-answer shortcut must agree with the general authoritative rules everywhere."""
+
+from __future__ import annotations
+
+import dns.message
+import dns.name
+import dns.rdatatype
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gslb import snapshot, zonefile
+from gslb.dns import negative
+from gslb.dns.authority import resolve
+from gslb.dns.render import render
+from gslb.dns.responder import ResponderSettings, respond
+from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED
+from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
+
+SNAPSHOT = snapshot.build([*zonefile.load_zones(TEST_ZONES), *zonefile.load_zones(EXAMPLE_ZONES)])
+LABELS = [
+    "auth",
+    "test",
+    "gslb",
+    "example",
+    "www",
+    "wild",
+    "sub",
+    "c",
+    "b",
+    "a",
+    "host",
+    "*",
+    "alias",
+    "x",
+    "ns1",
+]
+TYPES = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "SRV", "DS", "ANY", "TYPE65280"]
+
+
+def general(qname: dns.name.Name, rdtype: int) -> dns.message.Message:
+    """What the general rules answer, rendered into a whole message for comparison."""
+    answer = render(qname, rdtype, 1, resolve(SNAPSHOT.catalog, qname, rdtype, tcp=True))
+    query = dns.message.make_query(qname, rdtype).to_wire()
+    end = len(query)
+    wire = query[:2] + b"\x84\x00" + answer.head + query[12:end] + answer.body
+    message = dns.message.from_wire(wire)
+    message.set_rcode(answer.flags >> 3)
+    return message
+
+
+def sections(message: dns.message.Message) -> tuple[int, list[str], list[str]]:
+    return (
+        message.rcode(),
+        sorted(line for r in message.answer for line in r.to_text().splitlines()),
+        sorted(line.lower() for r in message.authority for line in r.to_text().splitlines()),
+    )
+
+
+def wire_name(text: str) -> bytes:
+    wire = dns.name.from_text(text).to_wire()
+    assert wire is not None
+    return wire
+
+
+@pytest.mark.parametrize(
+    ("qname", "rdtype", "expected"),
+    [
+        ("nope.auth.test", "A", RCODE_NXDOMAIN),
+        ("a.b.nope.gslb.example.test", "AAAA", RCODE_NXDOMAIN),
+        ("host.auth.test", "MX", RCODE_NOERROR),
+        ("b.c.auth.test", "A", RCODE_NOERROR),
+        ("example.com", "A", RCODE_REFUSED),
+        ("foo.wild.auth.test", "A", None),  # wildcard: the general rules decide
+        ("x.sub.auth.test", "A", None),  # below a delegation
+        ("alias.auth.test", "MX", None),  # a CNAME to follow
+        ("host.auth.test", "A", None),  # data exists
+    ],
+)
+def test_classification(qname: str, rdtype: str, expected: int | None) -> None:
+    answer = negative.classify(SNAPSHOT.negative, wire_name(qname), dns.rdatatype.from_text(rdtype))
+    assert (None if answer is None else answer.flags >> 3) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    labels=st.lists(
+        st.one_of(st.sampled_from(LABELS), st.from_regex(r"[a-z0-9-]{1,8}", fullmatch=True)), max_size=5
+    ),
+    suffix=st.sampled_from(
+        ["auth.test", "gslb.example.test", "test", "example.com", "c.auth.test", "wild.auth.test"]
+    ),
+    rdtype=st.sampled_from(TYPES),
+)
+def test_served_answers_match_the_general_rules(labels: list[str], suffix: str, rdtype: str) -> None:
+    qname = dns.name.from_text(".".join([*labels, suffix]))
+    qtype = dns.rdatatype.from_text(rdtype)
+    served = respond(SNAPSHOT, dns.message.make_query(qname, qtype).to_wire(), ResponderSettings(), tcp=True)
+    assert served is not None
+    assert sections(dns.message.from_wire(served)) == sections(general(qname, qtype))
