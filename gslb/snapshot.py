@@ -48,7 +48,7 @@ class Snapshot:
 
 
 def question_key(qname: dns.name.Name, qtype: int, qclass: int = CLASS_IN) -> bytes:
-    """The lookup key the responder computes from a query with one slice and ``lower()``."""
+    """The lookup key the responder computes from a query: the name lower-cased, QTYPE and QCLASS as sent."""
     wire = qname.to_wire()
     assert wire is not None  # with no file given, to_wire returns the bytes
     return wire.lower() + qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big")

@@ -66,21 +66,22 @@ def respond(
         return _exceptional(data, snapshot, settings, client_ip, tcp)
     end = data.find(b"\x00", 12) + 5
     if end == 4:
-        return _error(data, wire.RCODE_FORMERR, None, None)
+        return _error(data, wire.RCODE_FORMERR, None, None, settings.max_udp_payload)
     question = data[12:end]
-    answer = snapshot.answers.get(question.lower())
+    # Only the name is case-insensitive: QTYPE bytes 0x41-0x5A must not fold onto other types.
+    answer = snapshot.answers.get(question[:-4].lower() + question[-4:])
     if answer is None:
         return _exceptional(data, snapshot, settings, client_ip, tcp)
     if end == len(data):
         if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
-            return _error(data, wire.RCODE_FORMERR, question, None)
+            return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
         return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
     plain = settings.plain_opt.get(data[end:])
     if plain is None or data[6:12] != b"\x00\x00\x00\x00\x00\x01":
         try:
             edns = wire.parse_opt(data, end)
         except FormatError:
-            return _error(data, wire.RCODE_FORMERR, question, None)
+            return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
         return _with_edns(data, question, answer, edns, settings, tcp, 0, data[end:])
     return _join(data, question, answer, TCP_LIMIT if tcp else plain[1], plain[0], True)
 
@@ -112,7 +113,7 @@ def _with_edns(
     tail: bytes = b"",
 ) -> bytes:
     if edns.version != 0:
-        return _error(data, wire.RCODE_BADVERS, question, edns)
+        return _error(data, wire.RCODE_BADVERS, question, edns, settings.max_udp_payload)
     options = edns.client_subnet.option(scope) if edns.client_subnet is not None else b""
     opt = wire.opt_record(settings.max_udp_payload, edns.dnssec_ok, options)
     limit = min(edns.payload, settings.max_udp_payload)
@@ -121,9 +122,7 @@ def _with_edns(
     return _join(data, question, answer, TCP_LIMIT if tcp else limit, opt, True)
 
 
-def _error(
-    data: bytes, rcode: int, question: bytes | None, edns: Edns | None, max_payload: int = 1232
-) -> bytes:
+def _error(data: bytes, rcode: int, question: bytes | None, edns: Edns | None, max_payload: int) -> bytes:
     """A response carrying only an rcode (and the question and OPT where they could be read)."""
     bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
     opcode = data[2] & 0x78
@@ -232,7 +231,7 @@ def _transfer(
     qname = dns.name.from_wire(question.lower(), 0)[0]
     zone = snapshot.catalog.zones.get(qname)
     if zone is None:
-        yield _error(data, wire.RCODE_NOTAUTH, question, None)
+        yield _error(data, wire.RCODE_NOTAUTH, question, None, settings.max_udp_payload)
         return
     records: list[dns.rrset.RRset] = [zone.soa]
     for name in sorted(zone.rrsets):

@@ -107,6 +107,7 @@ class TcpListener:
     active: int = 0
     refused: int = 0
     errors: ErrorBudget = field(default_factory=ErrorBudget)
+    connections: dict[asyncio.Task[None], asyncio.StreamWriter] = field(default_factory=dict)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.active >= self.max_connections:
@@ -114,6 +115,9 @@ class TcpListener:
             writer.transport.abort()
             return
         self.active += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.connections[task] = writer
         peer = writer.get_extra_info("peername")
         client_ip = peer[0] if peer else ""
         try:
@@ -124,7 +128,16 @@ class TcpListener:
             self.errors.report(exc)
         finally:
             self.active -= 1
-            writer.transport.abort() if writer.transport.is_closing() else writer.close()
+            del self.connections[task]
+            writer.transport.abort()
+
+    async def close_all(self, timeout: float = 2.0) -> None:
+        """Drop every open connection and let its handler finish, so shutdown cancels nothing."""
+        tasks = list(self.connections)
+        for writer in self.connections.values():
+            writer.transport.abort()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client_ip: str
@@ -194,6 +207,7 @@ class DnsServer:
         self._stopping.set()
         for server in self._tcp_servers:
             server.close()
+        await self.tcp.close_all()
         for sock in self._udp_sockets:
             _wake(sock)
         for thread in self._threads:
