@@ -1,0 +1,216 @@
+"""gslb against Knot DNS under dnsperf on loopback: max QPS, latency at half load, CPU per query.
+
+Usage: python bench/dnsperf_example.py [--rounds 3] [--seconds 5] [--json]
+
+Method: each server is pinned to CPU 0 and dnsperf to CPU 1, one server runs at a time, the servers alternate
+round by round (gslb, Knot, gslb, Knot, ...), and the table shows medians over the rounds, so the gslb/Knot
+ratio compares figures from the same run of this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    # Run as a script, only bench/ is on the path; the bench package and tests.integration live at the root.
+    sys.path.insert(0, str(REPO_ROOT))
+
+from bench.report import (  # noqa: E402
+    FIXED_RATE_SHARE,
+    Measurement,
+    bottleneck_notes,
+    loss_notes,
+    noise_notes,
+    rcode_check,
+    render_table,
+    summarise,
+)
+from bench.runs import CLIENT_CPU, SERVER_CPU, SERVERS, LoadGenerator, measure  # noqa: E402
+from bench.servers import GslbServer, KnotServer, PinnedServer  # noqa: E402
+from bench.workloads import Workload, all_workloads  # noqa: E402
+
+TOOLS = {
+    "dnsperf": "Debian package 'dnsperf'",
+    "knotd": "Debian package 'knot'",
+    "taskset": "Debian package 'util-linux'",
+}
+SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+"""knotd lives in /usr/sbin, which is not on every user's PATH."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    dnsperf: str
+    knotd: str
+    taskset: str
+
+    @property
+    def generator(self) -> LoadGenerator:
+        return LoadGenerator(self.dnsperf, self.taskset, CLIENT_CPU)
+
+
+def find_tools() -> Tools:
+    """Locate dnsperf, knotd and taskset, or exit naming every one that is missing and its package."""
+    found = {name: shutil.which(name, path=SEARCH_PATH) for name in TOOLS}
+    missing = [f"{name} ({TOOLS[name]})" for name, path in found.items() if path is None]
+    if missing:
+        raise SystemExit(f"dnsperf_example: not installed: {', '.join(missing)}")
+    cpus = os.sched_getaffinity(0)
+    if not {SERVER_CPU, CLIENT_CPU} <= cpus:
+        raise SystemExit(
+            f"dnsperf_example: needs CPUs {SERVER_CPU} and {CLIENT_CPU}; allowed here: {sorted(cpus)}"
+        )
+    return Tools(dnsperf=str(found["dnsperf"]), knotd=str(found["knotd"]), taskset=str(found["taskset"]))
+
+
+def start_server(name: str, tools: Tools, zones: Path) -> PinnedServer:
+    if name == "gslb":
+        return GslbServer(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
+    return KnotServer(tools.knotd, zones, tools.taskset, SERVER_CPU)
+
+
+def run_rounds(
+    tools: Tools,
+    zones: Path,
+    workloads: Sequence[Workload],
+    files: dict[str, Path],
+    *,
+    rounds: int,
+    seconds: float,
+) -> tuple[list[Measurement], dict[str, list[str]]]:
+    """Every round runs each server in turn over every workload; returns the runs and odd server log lines."""
+    measurements: list[Measurement] = []
+    trouble: dict[str, list[str]] = {name: [] for name in SERVERS}
+    for round_number in range(1, rounds + 1):
+        for name in SERVERS:
+            with start_server(name, tools, zones) as server:
+                for workload in workloads:
+                    max_run = measure(server, tools.generator, files[workload.name], seconds, None)
+                    rate = max(1, round(max_run.report.qps * FIXED_RATE_SHARE))
+                    fixed_run = measure(server, tools.generator, files[workload.name], seconds, rate)
+                    measurements.append(Measurement(round_number, name, workload.name, max_run, fixed_run))
+                    print(
+                        f"round {round_number}/{rounds} {name:<4} {workload.name:<6} "
+                        f"max {max_run.report.qps:>9,.0f} qps, lost {max_run.report.lost_percent:.2f}%; "
+                        f"at {rate:,} qps: avg {fixed_run.report.latency_avg * 1e3:.3f} ms, "
+                        f"{fixed_run.cpu_us_per_query:.1f} us/query; CPU 0 other "
+                        f"{max(max_run.other_load_percent, fixed_run.other_load_percent):.0f}%",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                server.stop()
+                trouble[name] += [f"round {round_number}: {line}" for line in server.trouble()]
+    return measurements, trouble
+
+
+def gslb_revision() -> str:
+    """The checkout's commit, marked dirty when gslb/ has uncommitted changes (figures depend on both)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "gslb"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes in gslb/' if changes else ''}, gslb/ source {source_digest()}"
+
+
+def source_digest() -> str:
+    """A short digest of every file under gslb/: tells whether the code changed between two moments."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "gslb").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per server (default 3)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each dnsperf run (default 5)")
+    parser.add_argument(
+        "--zones", type=Path, default=REPO_ROOT / "zones", help="zone directory (default: the repo's zones/)"
+    )
+    parser.add_argument("--json", action="store_true", help="also print every run and the summary as JSON")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.seconds <= 0:
+        parser.error("--rounds must be >= 1 and --seconds > 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    tools = find_tools()
+    workloads = all_workloads()
+    revision = gslb_revision()
+    with tempfile.TemporaryDirectory(prefix="bench-queries-") as tmp:
+        files = {workload.name: workload.write(Path(tmp)) for workload in workloads}
+        measurements, trouble = run_rounds(
+            tools, args.zones.resolve(), workloads, files, rounds=args.rounds, seconds=args.seconds
+        )
+    summaries = {workload.name: summarise(measurements, workload.name) for workload in workloads}
+    print(f"\ngslb {revision} vs Knot DNS; servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}\n")
+    for workload in workloads:
+        print(render_table(workload, summaries[workload.name], args.rounds, args.seconds))
+        print()
+    notes = rcode_check(measurements) + loss_notes(measurements)
+    for workload in workloads:
+        notes += bottleneck_notes(summaries[workload.name])
+    if gslb_revision() != revision:
+        # Every round starts a fresh gslb, so an edit during the run mixes two versions in the medians.
+        notes.append(
+            f"gslb changed during the run (now {gslb_revision()}): rounds may measure different code"
+        )
+    notes += noise_notes(measurements)
+    for name, lines in trouble.items():
+        notes += [f"{name} log: {line}" for line in lines]
+    for note in notes:
+        print(f"note: {note}")
+    if args.json:
+        document = {
+            "gslb_revision": revision,
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+            "fixed_rate_share": FIXED_RATE_SHARE,
+            "summary": [asdict(s) for workload in workloads for s in summaries[workload.name]],
+            "runs": [
+                {
+                    **asdict(m),
+                    "max_cpu_us_per_query": m.max_run.cpu_us_per_query,
+                    "fixed_cpu_us_per_query": m.fixed_run.cpu_us_per_query,
+                    "max_other_load_percent": m.max_run.other_load_percent,
+                    "fixed_other_load_percent": m.fixed_run.other_load_percent,
+                }
+                for m in measurements
+            ],
+            "notes": notes,
+        }
+        print(json.dumps(document, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
