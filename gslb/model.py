@@ -8,7 +8,7 @@ snapshot builder compiles into answers. Validation of user input lives where the
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -122,6 +122,19 @@ class Inventory:
 
     sites: tuple[Site, ...] = ()
     pools: tuple[Pool, ...] = ()
+
+    def normalized(self) -> Inventory:
+        """The same content in one canonical order, so equal content compares equal."""
+        pools = (
+            replace(
+                p, names=tuple(sorted(p.names)), members=tuple(sorted(p.members, key=lambda m: m.address))
+            )
+            for p in self.pools
+        )
+        return Inventory(
+            sites=tuple(sorted(self.sites, key=lambda s: s.name)),
+            pools=tuple(sorted(pools, key=lambda p: p.name)),
+        )
 
     def site(self, name: str) -> Site | None:
         return next((s for s in self.sites if s.name == name), None)
