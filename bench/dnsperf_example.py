@@ -37,8 +37,9 @@ from bench.report import (  # noqa: E402
     summarise,
 )
 from bench.runs import CLIENT_CPU, SERVER_CPU, SERVERS, LoadGenerator, measure  # noqa: E402
-from bench.servers import GslbServer, KnotServer, PinnedServer  # noqa: E402
+from bench.servers import gslb_server, knot_server, trouble  # noqa: E402
 from bench.workloads import Workload, all_workloads  # noqa: E402
+from tests.servers.process import ServerProcess  # noqa: E402
 
 TOOLS = {
     "dnsperf": "Debian package 'dnsperf'",
@@ -74,10 +75,10 @@ def find_tools() -> Tools:
     return Tools(dnsperf=str(found["dnsperf"]), knotd=str(found["knotd"]), taskset=str(found["taskset"]))
 
 
-def start_server(name: str, tools: Tools, zones: Path) -> PinnedServer:
+def start_server(name: str, tools: Tools, zones: Path) -> ServerProcess:
     if name == "gslb":
-        return GslbServer(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
-    return KnotServer(tools.knotd, zones, tools.taskset, SERVER_CPU)
+        return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
+    return knot_server(tools.knotd, zones, tools.taskset, SERVER_CPU)
 
 
 def run_rounds(
@@ -91,7 +92,7 @@ def run_rounds(
 ) -> tuple[list[Measurement], dict[str, list[str]]]:
     """Every round runs each server in turn over every workload; returns the runs and odd server log lines."""
     measurements: list[Measurement] = []
-    trouble: dict[str, list[str]] = {name: [] for name in SERVERS}
+    odd_lines: dict[str, list[str]] = {name: [] for name in SERVERS}
     for round_number in range(1, rounds + 1):
         for name in SERVERS:
             with start_server(name, tools, zones) as server:
@@ -109,9 +110,9 @@ def run_rounds(
                         file=sys.stderr,
                         flush=True,
                     )
-                server.stop()
-                trouble[name] += [f"round {round_number}: {line}" for line in server.trouble()]
-    return measurements, trouble
+                log = server.stop()
+                odd_lines[name] += [f"round {round_number}: {line}" for line in trouble(log)]
+    return measurements, odd_lines
 
 
 def gslb_revision() -> str:
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     revision = gslb_revision()
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as tmp:
         files = {workload.name: workload.write(Path(tmp)) for workload in workloads}
-        measurements, trouble = run_rounds(
+        measurements, odd_lines = run_rounds(
             tools, args.zones.resolve(), workloads, files, rounds=args.rounds, seconds=args.seconds
         )
     summaries = {workload.name: summarise(measurements, workload.name) for workload in workloads}
@@ -185,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"gslb changed during the run (now {gslb_revision()}): rounds may measure different code"
         )
     notes += noise_notes(measurements)
-    for name, lines in trouble.items():
+    for name, lines in odd_lines.items():
         notes += [f"{name} log: {line}" for line in lines]
     for note in notes:
         print(f"note: {note}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench import loadgen
 from bench.cputime import CpuTimes, cpu_times, process_seconds
 from bench.netstat import udp_receive_buffer_errors
-from bench.servers import PinnedServer
+from tests.servers.process import ServerProcess
 
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -91,7 +91,7 @@ class Measurement:
 
 
 def measure(
-    server: PinnedServer, generator: LoadGenerator, queries: Path, seconds: float, rate: int | None
+    server: ServerProcess, generator: LoadGenerator, queries: Path, seconds: float, rate: int | None
 ) -> Run:
     """Run dnsperf against ``server`` (flat out, or at ``rate`` QPS) and take the CPU figures around it."""
     args = loadgen.command(
