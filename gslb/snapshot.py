@@ -6,8 +6,9 @@ one reference assignment, so a responder never sees half an update and never tak
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, field
 
 import dns.name
@@ -16,7 +17,9 @@ import dns.rdatatype
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, ZoneData, resolve
 from gslb.dns.negative import NegativeZone
+from gslb.dns.pools import PoolAnswer, compile_pools, pool_rrsets
 from gslb.dns.render import Answer, render
+from gslb.model import Inventory
 from gslb.zonefile import LoadedZone
 
 CLASS_IN = dns.rdataclass.IN
@@ -40,9 +43,11 @@ class Snapshot:
     """Everything the responder reads. Never mutated after ``build`` returns."""
 
     catalog: Catalog
-    answers: dict[bytes, Answer]  # lower-cased question wire (QNAME QTYPE QCLASS) → answer
+    answers: dict[bytes, Answer | PoolAnswer]  # question wire, name lower-cased → answer
     negative: dict[bytes, NegativeZone]  # lower-cased apex wire → NXDOMAIN/NODATA template
     zones: tuple[ZoneInfo, ...]
+    inventory: Inventory = field(default_factory=Inventory)
+    revision: int = 0  # the store revision this snapshot reflects
     built_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
 
@@ -54,16 +59,28 @@ def question_key(qname: dns.name.Name, qtype: int, qclass: int = CLASS_IN) -> by
     return wire.lower() + qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big")
 
 
-def build(zones: Iterable[LoadedZone]) -> Snapshot:
-    """Index the zones and render every question whose answer is known ahead of time."""
+def build(
+    zones: Iterable[LoadedZone],
+    inventory: Inventory | None = None,
+    revision: int = 0,
+    rng: random.Random | None = None,
+    unhealthy: Set[tuple[str, str]] = frozenset(),
+) -> Snapshot:
+    """Index the zones and pools and render every question whose answer is known ahead of time.
+
+    ``unhealthy`` holds the (pool, member address) pairs whose health checks fail.
+    """
     started = time.perf_counter()
     zones = list(zones)
-    catalog = Catalog.from_zones(z.zone for z in zones)
-    answers: dict[bytes, Answer] = {}
+    inventory = inventory or Inventory()
+    catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
+    answers: dict[bytes, Answer | PoolAnswer] = {}
     for data in catalog.zones.values():
         for qname, qtype in _precomputed_questions(data):
             resolution = resolve(catalog, qname, qtype)
             answers[question_key(qname, qtype)] = render(qname, qtype, CLASS_IN, resolution)
+    for (owner, qtype), pool_answer in compile_pools(inventory, catalog, rng, unhealthy).items():
+        answers[question_key(owner.canonicalize(), qtype)] = pool_answer
     infos = tuple(
         ZoneInfo(
             z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets())
@@ -71,7 +88,9 @@ def build(zones: Iterable[LoadedZone]) -> Snapshot:
         for z in zones
     )
     negative = {z.apex: z for z in map(NegativeZone.from_zone, catalog.zones.values())}
-    return Snapshot(catalog, answers, negative, infos, build_seconds=time.perf_counter() - started)
+    return Snapshot(
+        catalog, answers, negative, infos, inventory, revision, build_seconds=time.perf_counter() - started
+    )
 
 
 def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:

@@ -8,7 +8,7 @@ rest, so there is exactly one definition of what gslb answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
@@ -62,19 +62,20 @@ class ZoneData:
     negative_soa: dns.rrset.RRset = field(repr=False)  # TTL = min(SOA TTL, MINIMUM), RFC 2308 5
 
     @classmethod
-    def from_zone(cls, zone: dns.zone.Zone) -> ZoneData:
+    def from_zone(cls, zone: dns.zone.Zone, extra: Iterable[dns.rrset.RRset] = ()) -> ZoneData:
+        """Index a zone; ``extra`` RRsets (pool names) replace the zone's RRsets of their type."""
         origin = zone.origin
         assert origin is not None
         rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = {}
-        names: set[dns.name.Name] = set()
         for name, node in zone.nodes.items():
-            if not node.rdatasets:
-                continue
-            by_type = rrsets.setdefault(name, {})
             for rdataset in node.rdatasets:
                 rrset = dns.rrset.RRset(name, rdataset.rdclass, rdataset.rdtype)
                 rrset.update(rdataset)
-                by_type[rdataset.rdtype] = rrset
+                rrsets.setdefault(name, {})[rdataset.rdtype] = rrset
+        for rrset in extra:
+            rrsets.setdefault(rrset.name, {})[rrset.rdtype] = rrset
+        names: set[dns.name.Name] = set()
+        for name in rrsets:
             ancestor = name
             while ancestor != origin and ancestor not in names:
                 names.add(ancestor)
@@ -114,8 +115,20 @@ class Catalog:
     zones: dict[dns.name.Name, ZoneData]
 
     @classmethod
-    def from_zones(cls, zones: Iterable[dns.zone.Zone]) -> Catalog:
-        data = (ZoneData.from_zone(z) for z in zones)
+    def from_zones(
+        cls,
+        zones: Iterable[dns.zone.Zone],
+        extra: Mapping[dns.name.Name, list[dns.rrset.RRset]] | None = None,
+    ) -> Catalog:
+        """Index every zone; ``extra`` RRsets go to the zone with the longest matching origin."""
+        zones = list(zones)
+        origins = [z.origin for z in zones if z.origin is not None]
+        placed: dict[dns.name.Name, list[dns.rrset.RRset]] = {o: [] for o in origins}
+        for owner, rrsets in (extra or {}).items():
+            inside = [o for o in origins if owner.is_subdomain(o)]
+            if inside:
+                placed[max(inside, key=len)].extend(rrsets)
+        data = (ZoneData.from_zone(z, placed.get(z.origin, ())) for z in zones)  # type: ignore[arg-type]
         return cls({z.origin: z for z in data})
 
     def find(self, name: dns.name.Name) -> ZoneData | None:

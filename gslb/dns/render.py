@@ -43,11 +43,12 @@ def render(qname: dns.name.Name, qtype: int, qclass: int, resolution: Resolution
     qname.to_wire(out, compress)
     out.write(qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big"))
     body_start = out.tell()
+    # Records keep their order: a pool's policy decided it (dnspython would shuffle by default).
     for rrset in resolution.answer + resolution.authority:
-        rrset.to_wire(out, compress)
+        rrset.to_wire(out, compress, want_shuffle=False)
     cuts = [(out.tell() - body_start, 0)]
     for rrset in resolution.additional:
-        rrset.to_wire(out, compress)
+        rrset.to_wire(out, compress, want_shuffle=False)
         cuts.append((out.tell() - body_start, cuts[-1][1] + len(rrset)))
     wire = out.getvalue()
     an = _count(resolution.answer)

@@ -18,9 +18,11 @@ import dns.rrset
 
 from gslb.dns import negative, wire
 from gslb.dns.authority import SOA, resolve
+from gslb.dns.pools import PoolAnswer
 from gslb.dns.render import Answer, render
-from gslb.dns.wire import FLAGS, Edns
+from gslb.dns.wire import FLAGS, ClientSubnet, Edns
 from gslb.errors import FormatError
+from gslb.policy import client_key
 from gslb.snapshot import CLASS_IN, Snapshot
 
 TCP_LIMIT = 65535
@@ -42,6 +44,8 @@ class ResponderSettings:
 
     max_udp_payload: int = 1232
     transfer_allowed: tuple[Network, ...] = ()
+    client_prefix_v4: int = 24  # source addresses are truncated to these for sticky policies
+    client_prefix_v6: int = 56
     # Option-less OPT records as queries send them (11 bytes) → (our OPT, UDP limit). Clients send
     # very few distinct ones, so the common EDNS query skips parsing; bounded against variety.
     plain_opt: dict[bytes, tuple[bytes, int]] = field(default_factory=dict, compare=False, repr=False)
@@ -75,6 +79,8 @@ def respond(
     if end == len(data):
         if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
             return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
+        if isinstance(answer, PoolAnswer):
+            answer = _pick(answer, client_ip, None, settings)[0]
         return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
     plain = settings.plain_opt.get(data[end:])
     if plain is None or data[6:12] != b"\x00\x00\x00\x00\x00\x01":
@@ -82,8 +88,24 @@ def respond(
             edns = wire.parse_opt(data, end)
         except FormatError:
             return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
-        return _with_edns(data, question, answer, edns, settings, tcp, 0, data[end:])
+        scope = 0
+        if isinstance(answer, PoolAnswer):
+            answer, scope = _pick(answer, client_ip, edns.client_subnet, settings)
+        return _with_edns(data, question, answer, edns, settings, tcp, scope, data[end:])
+    if isinstance(answer, PoolAnswer):
+        answer = _pick(answer, client_ip, None, settings)[0]
     return _join(data, question, answer, TCP_LIMIT if tcp else plain[1], plain[0], True)
+
+
+def _pick(
+    pool: PoolAnswer, client_ip: str, ecs: ClientSubnet | None, settings: ResponderSettings
+) -> tuple[Answer, int]:
+    """The pool's answer for this client, and the ECS scope it is true for."""
+    client = None
+    if pool.uses_client:
+        client = client_key(client_ip, ecs, settings.client_prefix_v4, settings.client_prefix_v6)
+    index, scope = pool.selector.pick(client)
+    return pool.answers[index], scope
 
 
 def _join(data: bytes, question: bytes, answer: Answer, limit: int, opt: bytes, with_opt: bool) -> bytes:

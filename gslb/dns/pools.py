@@ -1,0 +1,193 @@
+"""Compile pools into what the hot path answers from: a selector and one rendered answer per choice.
+
+Each pool name gets, per address family (A for IPv4 members, AAAA for IPv6), a ``PoolAnswer``:
+the policy's ``Selector`` and a parallel tuple of fully rendered answers, so a query costs one
+``pick()`` and one tuple index on top of the static path. CNAME pools answer every common type
+with one CNAME (followed inside the served zones, like any CNAME).
+
+The pool names also appear in the zone data as ordinary RRsets (every enabled member), so the
+general authoritative rules see them as existing names: other types get NODATA, not NXDOMAIN,
+and ANY has something to show.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
+from gslb.dns.render import Answer, render
+from gslb.dns.wire import RCODE_NOERROR
+from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind
+from gslb.policy import Candidate, ClientKey, Selector, compile_selector, fail_open_candidates
+
+log = logging.getLogger("gslb.pools")
+
+IN = dns.rdataclass.IN
+# Types a CNAME pool answers from its selector; anything else gets the general rules.
+CNAME_POOL_TYPES = (A, AAAA, CNAME, dns.rdatatype.HTTPS, dns.rdatatype.TXT, dns.rdatatype.MX)
+MAX_FALLBACK_DEPTH = 8
+
+
+class StaticSelector:
+    """One fixed answer (NODATA for an all-down pool, or a pool with a single choice)."""
+
+    choices: tuple[tuple[int, ...], ...] = ((),)
+    uses_client = False
+
+    def pick(self, client: ClientKey | None) -> tuple[int, int]:
+        return 0, 0
+
+
+STATIC = StaticSelector()
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAnswer:
+    """A pool's answers to one question: ``answers[selector.pick(client)[0]]``."""
+
+    pool: str
+    selector: Selector
+    answers: tuple[Answer, ...]
+    uses_client: bool
+
+
+def pool_rrsets(inventory: Inventory) -> dict[dns.name.Name, list[dns.rrset.RRset]]:
+    """Placeholder RRsets that make pool names exist for the general rules (every enabled member)."""
+    placed: dict[dns.name.Name, list[dns.rrset.RRset]] = {}
+    for pool in inventory.pools:
+        enabled = [m for m in pool.members if m.state is AdminState.ENABLED] or list(pool.members)
+        for text in pool.names:
+            owner = dns.name.from_text(text)
+            rrsets = placed.setdefault(owner, [])
+            if pool.kind is PoolKind.CNAME:
+                if enabled:
+                    rrsets.append(_rrset(owner, CNAME, pool.ttl, [enabled[0].address]))
+                continue
+            for rdtype, version in ((A, 4), (AAAA, 6)):
+                addresses = [m.address for m in enabled if ipaddress.ip_address(m.address).version == version]
+                if addresses:
+                    rrsets.append(_rrset(owner, rdtype, pool.ttl, addresses))
+    return placed
+
+
+def compile_pools(
+    inventory: Inventory,
+    catalog: Catalog,
+    rng: random.Random | None = None,
+    unhealthy: Set[tuple[str, str]] = frozenset(),
+) -> dict[tuple[dns.name.Name, int], PoolAnswer]:
+    """Every (owner, qtype) a pool answers, with its selector and rendered answers.
+
+    ``unhealthy`` holds the (pool, member address) pairs that health checks currently fail.
+    """
+    rng = rng or random.Random()
+    pools = {p.name: p for p in inventory.pools}
+    compiled: dict[tuple[dns.name.Name, int], PoolAnswer] = {}
+    for pool in inventory.pools:
+        for text in pool.names:
+            owner = dns.name.from_text(text)
+            zone = catalog.find(owner)
+            if zone is None:
+                log.warning(
+                    "pool name outside every served zone; not answered",
+                    extra={"pool": pool.name, "owner": text},
+                )
+                continue
+            types = CNAME_POOL_TYPES if pool.kind is PoolKind.CNAME else (A, AAAA)
+            for qtype in types:
+                answer = _compile(pool, pools, owner, qtype, zone, catalog, inventory, rng, unhealthy)
+                if answer is not None:
+                    compiled[owner, qtype] = answer
+    return compiled
+
+
+def _compile(
+    pool: Pool,
+    pools: Mapping[str, Pool],
+    owner: dns.name.Name,
+    qtype: int,
+    zone: ZoneData,
+    catalog: Catalog,
+    inventory: Inventory,
+    rng: random.Random,
+    unhealthy: Set[tuple[str, str]],
+) -> PoolAnswer | None:
+    """The answer for one question, following all-down fallbacks; None: the family is absent."""
+    source = pool
+    for _ in range(MAX_FALLBACK_DEPTH):
+        members = _members_for(source, qtype)
+        if not members and source is pool:
+            return None  # e.g. AAAA for a pool without IPv6 members: the general rules say NODATA
+        candidates = [Candidate.of(m, healthy=(source.name, m.address) not in unhealthy) for m in members]
+        count = 1 if source.kind is PoolKind.CNAME else source.count
+        selector = compile_selector(
+            candidates, source.policy, count, sites=inventory.sites, site_order=source.site_order, rng=rng
+        )
+        if selector is None and source.all_down is AllDown.FAIL_OPEN:
+            selector = compile_selector(
+                fail_open_candidates(candidates),
+                source.policy,
+                count,
+                sites=inventory.sites,
+                site_order=source.site_order,
+                rng=rng,
+            )
+        if selector is not None:
+            log.debug(
+                "pool compiled", extra={"pool": pool.name, "qtype": qtype, "choices": len(selector.choices)}
+            )
+            answers = tuple(
+                _render(owner, qtype, source, [members[i].address for i in choice], catalog)
+                for choice in selector.choices
+            )
+            return PoolAnswer(pool.name, selector, answers, selector.uses_client)
+        if source.all_down is AllDown.FALLBACK and source.fallback is not None and source.fallback in pools:
+            log.warning(
+                "pool all down; answering from fallback",
+                extra={"pool": source.name, "fallback": source.fallback},
+            )
+            source = pools[source.fallback]
+            continue
+        break
+    log.warning("pool all down; answering NODATA", extra={"pool": pool.name, "owner": owner.to_text()})
+    nodata = Resolution(RCODE_NOERROR, True, (), (zone.negative_soa,))
+    return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False)
+
+
+def _members_for(pool: Pool, qtype: int) -> list[Member]:
+    if pool.kind is PoolKind.CNAME:
+        return list(pool.members)
+    version = 4 if qtype == A else 6
+    return [m for m in pool.members if ipaddress.ip_address(m.address).version == version]
+
+
+def _render(owner: dns.name.Name, qtype: int, pool: Pool, addresses: list[str], catalog: Catalog) -> Answer:
+    if pool.kind is PoolKind.CNAME:
+        cname = _rrset(owner, CNAME, pool.ttl, addresses[:1])
+        target = dns.name.from_text(addresses[0])
+        rest: tuple[dns.rrset.RRset, ...] = ()
+        if qtype != CNAME and catalog.find(target) is not None:
+            rest = resolve(catalog, target, qtype).answer
+        return render(owner, qtype, IN, Resolution(RCODE_NOERROR, True, (cname, *rest)))
+    rrset = _rrset(owner, qtype, pool.ttl, addresses)
+    return render(owner, qtype, IN, Resolution(RCODE_NOERROR, True, (rrset,)))
+
+
+def _rrset(owner: dns.name.Name, rdtype: int, ttl: int, values: Iterable[str]) -> dns.rrset.RRset:
+    """An RRset whose records keep the given order (the policy's order is the answer's order)."""
+    rdatatype = dns.rdatatype.RdataType.make(rdtype)
+    rrset = dns.rrset.RRset(owner, IN, rdatatype)
+    rrset.update_ttl(ttl)
+    for value in values:
+        rrset.add(dns.rdata.from_text(IN, rdatatype, value))
+    return rrset
