@@ -1,4 +1,4 @@
-"""``gslb serve`` and ``gslb check``: parse arguments, call the library, print results."""
+"""``gslb serve``, ``check`` and ``db upgrade``: parse arguments, call the library, print results."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from gslb import __version__, log, snapshot, zonefile
 from gslb.config import Settings, load
 from gslb.dns.server import DnsServer, SnapshotHolder
-from gslb.errors import ConfigError, ZoneError
+from gslb.errors import ConfigError, StoreError, ZoneError
+from gslb.store import Store
 
 logger = logging.getLogger("gslb.cli")
 
@@ -40,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate zone files without serving them")
     check.add_argument("zones", nargs="?", default="zones", help="zone directory (default: zones)")
+
+    db = commands.add_parser("db", help="manage the database of sites, pools and members")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="create the database or migrate it to this version")
+    upgrade.add_argument("--config", type=Path, help="TOML settings file (also GSLB_CONFIG)")
+    upgrade.add_argument(
+        "--db", metavar="URL", help="SQLAlchemy URL (also GSLB_DB_URL; default sqlite:///gslb.sqlite)"
+    )
     return parser
 
 
@@ -47,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "check":
         return check(Path(args.zones))
+    if args.command == "db":
+        return db_upgrade(args.config, args.db)
     try:
         settings = load(
             args.config,
@@ -77,6 +88,24 @@ def check(directory: Path) -> int:
     for zone in zones:
         records = sum(len(rdataset) for _, rdataset in zone.zone.iterate_rdatasets())
         print(f"ok {zone.origin} serial {zone.serial} records {records} ({zone.path})")
+    return 0
+
+
+def db_upgrade(config: Path | None, url: str | None) -> int:
+    """Create or migrate the configured database; print the schema and store revision it is at."""
+    try:
+        settings = load(config, overrides={"db": url})
+    except ConfigError as exc:
+        print(f"gslb: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with Store.open(settings.db) as store:
+            schema = store.upgrade()
+            revision = store.revision()
+    except StoreError as exc:
+        print(f"gslb: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"ok {store.url} schema {schema} store revision {revision}")
     return 0
 
 

@@ -65,6 +65,9 @@ class Settings:
     tcp_max_connections: int = 256
     transfer_allow: tuple[Network, ...] = ()
     log_level: str = "info"
+    # Any SQLAlchemy URL; the default is a SQLite file in the working directory. Its environment
+    # variable is GSLB_DB_URL (see _ENV_NAMES).
+    db: str = "sqlite:///gslb.sqlite"
     # Set when ``listen`` was left at its default: an IPv6 default that the host cannot bind
     # (no IPv6 on the machine) is then skipped with a warning instead of failing start-up.
     listen_is_default: bool = field(default=True, compare=False)
@@ -80,6 +83,8 @@ class Settings:
             raise ConfigError("listen: at least one ADDRESS:PORT is required")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level: {self.log_level!r} is not debug, info, warning or error")
+        if not self.db.strip():
+            raise ConfigError("db: a database URL is required, e.g. sqlite:///gslb.sqlite")
         return self
 
 
@@ -127,6 +132,8 @@ def _coerce(name: str, value: Any, source: str) -> Any:
 
 
 _KEYS = tuple(f.name for f in fields(Settings) if f.name != "listen_is_default")
+# Environment variables not named GSLB_<KEY>: GSLB_DB_URL reads better than GSLB_DB.
+_ENV_NAMES = {"db": "GSLB_DB_URL"}
 
 
 def load(
@@ -148,7 +155,7 @@ def load(
                 raise ConfigError(f"{config_file}: unknown setting {key!r} (known: {', '.join(_KEYS)})")
             values[key] = _coerce(key, value, f"{config_file}: ")
     for key in _KEYS:
-        env_name = f"GSLB_{key.upper()}"
+        env_name = _ENV_NAMES.get(key, f"GSLB_{key.upper()}")
         if environ.get(env_name):
             values[key] = _coerce(key, environ[env_name], f"{env_name} → ")
     for key, value in (overrides or {}).items():

@@ -24,3 +24,46 @@ class ZoneError(GslbError):
 
 class FormatError(GslbError):
     """A DNS message that cannot be parsed; answered with FORMERR when a header is readable."""
+
+
+class StoreError(GslbError):
+    """A store operation that failed or was refused; whatever it was writing was rolled back."""
+
+
+class DatabaseError(StoreError):
+    """The database cannot be reached, or failed in a way that no single object explains."""
+
+
+class ObjectError(StoreError):
+    """A write refused because of one object; names the object and, when one is at fault, the field.
+
+    ``object_type`` is ``site``, ``pool`` or ``member``; a member's name is ``POOL/ADDRESS``.
+    """
+
+    def __init__(self, object_type: str, object_name: str, detail: str, field: str | None = None) -> None:
+        self.object_type = object_type
+        self.object_name = object_name
+        self.field = field
+        self.detail = detail
+        where = f"{object_type} {object_name!r}" + (f" {field}" if field else "")
+        super().__init__(f"{where}: {detail}")
+
+
+class NotFoundError(ObjectError):
+    """The object to change or delete does not exist (HTTP 404)."""
+
+
+class ConflictError(ObjectError):
+    """Refused because of other stored objects: a name already taken, an object still in use (409)."""
+
+
+class InvalidError(ObjectError):
+    """A value the store cannot hold: out of range, duplicated, or naming something unknown (422)."""
+
+
+class ValidationError(StoreError):
+    """Every invalid value of one write, reported at once; ``problems`` holds each (422)."""
+
+    def __init__(self, problems: list[InvalidError]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in problems))

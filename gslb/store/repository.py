@@ -1,0 +1,452 @@
+"""The store: the single source of truth for sites, pools and members, behind one class.
+
+Every write is one transaction that starts by bumping the store revision
+(``revision = revision + 1``): that row update is also the lock that makes concurrent writers
+(API, ``gslb apply``, other nodes) wait for each other, so none loses a bump or plans against a
+state another is changing. A write that turns out to change nothing rolls back, bump included;
+any error rolls back everything, so a refused write leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, cast
+
+from alembic.util import CommandError
+from sqlalchemy import CursorResult, Engine, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, aliased
+
+from gslb.errors import ConflictError, DatabaseError, InvalidError, NotFoundError, StoreError
+from gslb.model import AdminState, Inventory, Member, Pool, Site
+from gslb.store import engine as engines
+from gslb.store import migrate
+from gslb.store.checks import (
+    check_inventory,
+    fallback_order,
+    member_name,
+    pool_problems,
+    raise_problems,
+    reference_problems,
+    site_problems,
+)
+from gslb.store.edits import Edit, LoggedEdit, Outcome, inventory_edits, pool_edits, site_edits
+from gslb.store.rows import (
+    fill_pool,
+    fill_site,
+    pool_rows,
+    pool_value,
+    read_inventory,
+    release_names,
+    site_rows,
+    site_value,
+)
+from gslb.store.tables import (
+    ChangeRow,
+    MemberRow,
+    PoolNameRow,
+    PoolRow,
+    PoolSiteOrderRow,
+    SiteRow,
+    StoreRevision,
+)
+
+_REVISION = select(StoreRevision.revision).where(StoreRevision.id == 1)
+
+
+@dataclass
+class _Write:
+    """One write transaction in progress: its session, its edits, and what it is writing now."""
+
+    session: Session
+    edits: list[Edit] = field(default_factory=list)
+    writing: tuple[str, str] = ("store", "")  # object type and name, to name constraint failures
+    outcome: Outcome | None = None
+
+    def about(self, object_type: str, object_name: str) -> None:
+        """Name the object the next statements write, for the error if the database refuses them."""
+        self.writing = (object_type, object_name)
+
+    def result(self) -> Outcome:
+        if self.outcome is None:
+            raise RuntimeError("the write has not finished")
+        return self.outcome
+
+
+class Store:
+    """Sites, pools and members in a SQL database, read whole and written transactionally."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._reader = engine.execution_options(**engines.snapshot_options(engine))
+        self._poller = engine.execution_options(**engines.single_statement_options(engine))
+        self._writer = engine.execution_options(**engines.write_options(engine))
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """A store on ``url`` (any SQLAlchemy URL); nothing is read or created until used."""
+        return cls(engines.create(url))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.dispose()
+
+    @property
+    def url(self) -> str:
+        return engines.display_url(self.engine.url)
+
+    def upgrade(self) -> str | None:
+        """Create or migrate the schema to the newest revision; return that migration revision."""
+        try:
+            return migrate.upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot upgrade the database at {self.url}: {_reason(exc)}") from exc
+        except CommandError as exc:  # e.g. a schema revision from a newer gslb
+            raise DatabaseError(f"cannot upgrade the database at {self.url}: {exc}") from exc
+
+    # Reads
+
+    def revision(self) -> int:
+        """The store revision: one indexed row, cheap enough to poll every few milliseconds."""
+        with self._reading(), self._poller.connect() as connection:
+            return connection.execute(_REVISION).scalar_one()
+
+    def load(self) -> tuple[int, Inventory]:
+        """Everything stored, normalized, with the revision it reflects: one consistent read."""
+        with self._reading(), Session(self._reader) as session:
+            revision = session.execute(_REVISION).scalar_one()
+            return revision, read_inventory(session)
+
+    def plan(self, inventory: Inventory) -> Outcome:
+        """What ``apply_inventory(inventory)`` would change now, without changing anything."""
+        check_inventory(inventory)
+        revision, current = self.load()
+        return Outcome(revision, tuple(inventory_edits(current, inventory)))
+
+    def changes(self, after: int = 0, limit: int = 100) -> list[LoggedEdit]:
+        """The change log from the entry after id ``after``, oldest first, ``limit`` at most."""
+        query = select(ChangeRow).where(ChangeRow.id > after).order_by(ChangeRow.id).limit(limit)
+        with self._reading(), Session(self.engine) as session:
+            return [
+                LoggedEdit(
+                    row.id,
+                    row.revision,
+                    row.changed_at,
+                    row.actor,
+                    Edit(row.action, row.object_type, row.object_name, row.detail),
+                )
+                for row in session.scalars(query)
+            ]
+
+    # Writes
+
+    def apply_inventory(self, inventory: Inventory, actor: str) -> Outcome:
+        """Make the store hold exactly ``inventory``, writing only what differs.
+
+        Applying the same inventory again changes nothing and keeps the revision.
+        """
+        check_inventory(inventory)
+        with self._writing(actor) as write:
+            current_sites, current_pools = site_rows(write.session), pool_rows(write.session)
+            current = Inventory(
+                tuple(site_value(r) for r in current_sites.values()),
+                tuple(pool_value(r) for r in current_pools.values()),
+            )
+            write.edits = inventory_edits(current, inventory)
+            if write.edits:
+                _write_inventory(write, inventory.normalized(), current_sites, current_pools)
+        return write.result()
+
+    def put_site(self, site: Site, actor: str) -> Outcome:
+        """Create the site or replace all its fields."""
+        raise_problems(site_problems(site))
+        with self._writing(actor) as write:
+            row = site_rows(write.session, site.name).get(site.name)
+            write.edits = site_edits(site_value(row) if row else None, site)
+            if write.edits:
+                if row is None:
+                    row = SiteRow()
+                    write.session.add(row)
+                write.about("site", site.name)
+                fill_site(write.session, row, site)
+                write.session.flush()
+        return write.result()
+
+    def delete_site(self, name: str, actor: str) -> Outcome:
+        """Delete a site that no member and no pool's site order uses."""
+        with self._writing(actor) as write:
+            row = site_rows(write.session, name).get(name)
+            if row is None:
+                raise NotFoundError("site", name, "no such site")
+            _refuse_if_used(write.session, row)
+            write.edits = site_edits(site_value(row), None)
+            write.about("site", name)
+            write.session.delete(row)
+            write.session.flush()
+        return write.result()
+
+    def put_pool(self, pool: Pool, actor: str) -> Outcome:
+        """Create the pool or replace it whole, members included."""
+        with self._writing(actor) as write:
+            _put_pool(write, pool)
+        return write.result()
+
+    def delete_pool(self, name: str, actor: str) -> Outcome:
+        """Delete a pool and its members, unless another pool falls back to it."""
+        with self._writing(actor) as write:
+            row = pool_rows(write.session, name).get(name)
+            if row is None:
+                raise NotFoundError("pool", name, "no such pool")
+            dependants = write.session.scalars(select(PoolRow.name).where(PoolRow.fallback_id == row.id))
+            if users := sorted(dependants):
+                raise ConflictError("pool", name, f"is the fallback of pools {_names(users)}")
+            write.edits = pool_edits(pool_value(row), None)
+            write.about("pool", name)
+            write.session.delete(row)
+            write.session.flush()
+        return write.result()
+
+    def put_member(self, pool: str, member: Member, actor: str) -> Outcome:
+        """Add the member to the pool, or replace the pool's member with the same address."""
+        with self._writing(actor) as write:
+            current = _current_pool(write, pool)
+            others = tuple(m for m in current.members if m.address != member.address)
+            _put_pool(write, replace(current, members=(*others, member)))
+        return write.result()
+
+    def patch_member(
+        self,
+        pool: str,
+        address: str,
+        actor: str,
+        *,
+        weight: int | None = None,
+        priority: int | None = None,
+        state: AdminState | None = None,
+    ) -> Outcome:
+        """Change some fields of one member (drain it, re-weigh it), leaving the others."""
+        with self._writing(actor) as write:
+            current = _current_pool(write, pool)
+            member = _current_member(current, address)
+            patched = replace(
+                member,
+                weight=member.weight if weight is None else weight,
+                priority=member.priority if priority is None else priority,
+                state=member.state if state is None else state,
+            )
+            members = tuple(patched if m.address == address else m for m in current.members)
+            _put_pool(write, replace(current, members=members))
+        return write.result()
+
+    def delete_member(self, pool: str, address: str, actor: str) -> Outcome:
+        """Remove one member from its pool."""
+        with self._writing(actor) as write:
+            current = _current_pool(write, pool)
+            _current_member(current, address)
+            members = tuple(m for m in current.members if m.address != address)
+            _put_pool(write, replace(current, members=members))
+        return write.result()
+
+    # Transactions
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"cannot read the store at {self.url}: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _writing(self, actor: str) -> Iterator[_Write]:
+        """One write transaction: bump and lock the revision, write, log the edits, commit.
+
+        The bump is the first statement so the lock is taken before anything is read: on
+        PostgreSQL it is a row lock, on SQLite the database write lock, and the reads that plan
+        the write see every write committed before it.
+        """
+        now = datetime.now(UTC)
+        with Session(self._writer, autoflush=False) as session:
+            write = _Write(session)
+            try:
+                bumped = session.execute(
+                    update(StoreRevision)
+                    .where(StoreRevision.id == 1)
+                    .values(revision=StoreRevision.revision + 1, updated_at=now)
+                )
+                if cast(CursorResult[Any], bumped).rowcount != 1:
+                    raise DatabaseError(f"the store at {self.url} has no revision row: run gslb db upgrade")
+                revision = session.execute(_REVISION).scalar_one()
+                yield write
+                if not write.edits:
+                    session.rollback()
+                    write.outcome = Outcome(revision - 1, ())
+                    return
+                session.add_all(
+                    ChangeRow(
+                        revision=revision,
+                        changed_at=now,
+                        actor=actor,
+                        action=edit.action,
+                        object_type=edit.object_type,
+                        object_name=edit.object_name,
+                        detail=dict(edit.detail),
+                    )
+                    for edit in write.edits
+                )
+                write.about("store", "change log")
+                session.commit()
+                write.outcome = Outcome(revision, tuple(write.edits))
+            except StoreError:
+                session.rollback()
+                raise
+            except IntegrityError as exc:
+                session.rollback()
+                object_type, object_name = write.writing
+                detail = f"refused by the database: {_reason(exc)}"
+                raise InvalidError(object_type, object_name, detail) from exc
+            except SQLAlchemyError as exc:
+                session.rollback()
+                raise DatabaseError(f"cannot write to the store at {self.url}: {_reason(exc)}") from exc
+
+
+def open_store(url: str) -> Store:
+    """What ``gslb serve`` calls on start: open the store, creating and migrating it as needed."""
+    store = Store.open(url)
+    try:
+        store.upgrade()
+    except BaseException:
+        store.dispose()
+        raise
+    return store
+
+
+def _write_inventory(
+    write: _Write, inventory: Inventory, sites: dict[str, SiteRow], pools: dict[str, PoolRow]
+) -> None:
+    """Write a validated inventory in an order every constraint accepts at every step.
+
+    Sites first (pools refer to them), then pools in fallback order, then deletions: pools
+    before the pools they fall back to, and sites last, once nothing uses them.
+    """
+    session = write.session
+    for site in inventory.sites:
+        site_row = sites.get(site.name)
+        if site_row is None or site_value(site_row) != site:
+            if site_row is None:
+                site_row = sites[site.name] = SiteRow()
+                session.add(site_row)
+            write.about("site", site.name)
+            fill_site(session, site_row, site)
+            session.flush()
+    wanted = {p.name: p for p in inventory.pools}
+    for name, existing in pools.items():
+        # An owner name can move between pools: the pool losing it lets go first.
+        write.about("pool", name)
+        release_names(existing, set(wanted[name].names) if name in wanted else set())
+        session.flush()
+    for name in fallback_order({p.name: p.fallback for p in inventory.pools}):
+        pool, pool_row = wanted[name], pools.get(name)
+        if pool_row is None or pool_value(pool_row) != pool:
+            if pool_row is None:
+                pool_row = pools[name] = PoolRow()
+                session.add(pool_row)
+            write.about("pool", name)
+            fill_pool(session, pool_row, pool, sites, pools[pool.fallback] if pool.fallback else None)
+            session.flush()
+    leaving = {n: (r.fallback.name if r.fallback else None) for n, r in pools.items() if n not in wanted}
+    for name in reversed(fallback_order(leaving)):
+        write.about("pool", name)
+        session.delete(pools[name])
+        session.flush()
+    kept = {s.name for s in inventory.sites}
+    for name in sites.keys() - kept:
+        write.about("site", name)
+        session.delete(sites[name])
+        session.flush()
+
+
+def _put_pool(write: _Write, pool: Pool) -> None:
+    """Validate ``pool`` against what is stored, then write whatever differs."""
+    session = write.session
+    problems = pool_problems(pool)
+    referenced = {m.site for m in pool.members} | set(pool.site_order)
+    sites = site_rows(session, *referenced) if referenced else {}
+    target = aliased(PoolRow)
+    links = select(PoolRow.name, target.name).outerjoin(target, PoolRow.fallback_id == target.id)
+    fallbacks: dict[str, str | None] = dict(session.execute(links).all())
+    problems.extend(reference_problems(pool, sites, fallbacks))
+    raise_problems(problems)
+    owners = session.execute(
+        select(PoolNameRow.name, PoolRow.name)
+        .join(PoolRow, PoolNameRow.pool_id == PoolRow.id)
+        .where(PoolNameRow.name.in_(pool.names), PoolRow.name != pool.name)
+    ).all()
+    if owners:
+        taken = ", ".join(f"{owner} (pool {other!r})" for owner, other in sorted(owners))
+        raise ConflictError("pool", pool.name, f"names already taken: {taken}", "names")
+    row = pool_rows(session, pool.name).get(pool.name)
+    write.edits = pool_edits(pool_value(row) if row else None, pool)
+    if not write.edits:
+        return
+    if row is None:
+        row = PoolRow()
+        session.add(row)
+    fallback = None
+    if pool.fallback is not None:
+        fallback = session.scalars(select(PoolRow).where(PoolRow.name == pool.fallback)).one()
+    write.about("pool", pool.name)
+    fill_pool(session, row, pool, sites, fallback)
+    session.flush()
+
+
+def _current_pool(write: _Write, name: str) -> Pool:
+    row = pool_rows(write.session, name).get(name)
+    if row is None:
+        raise NotFoundError("pool", name, "no such pool")
+    return pool_value(row)
+
+
+def _current_member(pool: Pool, address: str) -> Member:
+    member = next((m for m in pool.members if m.address == address), None)
+    if member is None:
+        raise NotFoundError("member", member_name(pool.name, address), "no such member")
+    return member
+
+
+def _refuse_if_used(session: Session, site: SiteRow) -> None:
+    members = session.scalars(
+        select(PoolRow.name)
+        .join(MemberRow, MemberRow.pool_id == PoolRow.id)
+        .where(MemberRow.site_id == site.id)
+    )
+    if users := sorted(set(members)):
+        raise ConflictError("site", site.name, f"still has members in pools {_names(users)}")
+    ordering = session.scalars(
+        select(PoolRow.name)
+        .join(PoolSiteOrderRow, PoolSiteOrderRow.pool_id == PoolRow.id)
+        .where(PoolSiteOrderRow.site_id == site.id)
+    )
+    if users := sorted(set(ordering)):
+        raise ConflictError("site", site.name, f"is in the site_order of pools {_names(users)}")
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own message, first line only (SQLAlchemy appends SQL and a link)."""
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    return str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__

@@ -1,0 +1,170 @@
+"""Rows to domain values and back: the only code that knows both gslb.model and the tables.
+
+Reading builds ``Site``/``Pool`` values in the canonical order of ``Inventory.normalized()``, so a
+stored inventory compares equal to the normalized one that was applied. Writing changes a row
+only where its value differs, so an unchanged object costs no UPDATE.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from gslb.model import Inventory, Member, Pool, Site
+from gslb.store.tables import (
+    MemberRow,
+    PoolNameRow,
+    PoolRow,
+    PoolSiteOrderRow,
+    SiteRow,
+    SiteSubnetRow,
+    SiteVipRow,
+)
+
+
+def site_rows(session: Session, *names: str) -> dict[str, SiteRow]:
+    """Sites with their lists loaded: those named, or every one when no name is given."""
+    query = select(SiteRow).options(selectinload(SiteRow.subnets), selectinload(SiteRow.vips))
+    if names:
+        query = query.where(SiteRow.name.in_(names))
+    return {row.name: row for row in session.scalars(query)}
+
+
+def pool_rows(session: Session, *names: str) -> dict[str, PoolRow]:
+    """Pools with names, site order, members and fallback loaded: those named, or every one."""
+    query = select(PoolRow).options(
+        selectinload(PoolRow.names),
+        selectinload(PoolRow.site_order).joinedload(PoolSiteOrderRow.site),
+        selectinload(PoolRow.members).joinedload(MemberRow.site),
+        selectinload(PoolRow.fallback),
+    )
+    if names:
+        query = query.where(PoolRow.name.in_(names))
+    return {row.name: row for row in session.scalars(query)}
+
+
+def read_inventory(session: Session) -> Inventory:
+    sites = tuple(site_value(row) for row in site_rows(session).values())
+    pools = tuple(pool_value(row) for row in pool_rows(session).values())
+    return Inventory(sites=sites, pools=pools).normalized()
+
+
+def site_value(row: SiteRow) -> Site:
+    return Site(
+        name=row.name,
+        region=row.region,
+        description=row.description,
+        subnets=tuple(ipaddress.ip_network(s.network) for s in row.subnets),
+        lvs_mode=row.lvs_mode,
+        vips=tuple(ipaddress.ip_address(v.address) for v in row.vips),
+    )
+
+
+def pool_value(row: PoolRow) -> Pool:
+    return Pool(
+        name=row.name,
+        names=tuple(sorted(n.name for n in row.names)),
+        kind=row.kind,
+        policy=row.policy,
+        answer_count=row.answer_count,
+        ttl=row.ttl,
+        all_down=row.all_down,
+        fallback=row.fallback.name if row.fallback is not None else None,
+        health_check=row.health_check,
+        site_order=tuple(entry.site.name for entry in row.site_order),
+        members=tuple(
+            sorted(
+                (Member(m.site.name, m.address, m.weight, m.priority, m.state) for m in row.members),
+                key=lambda m: m.address,
+            )
+        ),
+    )
+
+
+def _assign(row: Any, **values: Any) -> None:
+    """Set only the attributes that differ, so the flush writes only what changed."""
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+def fill_site(session: Session, row: SiteRow, site: Site) -> None:
+    _assign(row, name=site.name, region=site.region, description=site.description, lvs_mode=site.lvs_mode)
+    subnets = [str(n) for n in site.subnets]
+    if [s.network for s in row.subnets] != subnets:
+        _replace(session, row.subnets, [SiteSubnetRow(position=i, network=n) for i, n in enumerate(subnets)])
+    vips = [str(a) for a in site.vips]
+    if [v.address for v in row.vips] != vips:
+        _replace(session, row.vips, [SiteVipRow(position=i, address=a) for i, a in enumerate(vips)])
+
+
+def fill_pool(
+    session: Session,
+    row: PoolRow,
+    pool: Pool,
+    sites: Mapping[str, SiteRow],
+    fallback: PoolRow | None,
+) -> None:
+    """Make ``row`` hold ``pool``; ``sites`` must hold every site it names, ``fallback`` its row.
+
+    Owner names that move between pools must first be released by the pool losing them
+    (``release_names``), since a name belongs to one pool at every moment.
+    """
+    _assign(
+        row,
+        name=pool.name,
+        kind=pool.kind,
+        policy=pool.policy,
+        answer_count=pool.answer_count,
+        ttl=pool.ttl,
+        all_down=pool.all_down,
+        health_check=pool.health_check,
+    )
+    if row.fallback is not fallback:
+        row.fallback = fallback
+    release_names(row, set(pool.names))
+    held = {n.name for n in row.names}
+    row.names.extend(PoolNameRow(name=n) for n in pool.names if n not in held)
+    if [entry.site.name for entry in row.site_order] != list(pool.site_order):
+        _replace(
+            session,
+            row.site_order,
+            [PoolSiteOrderRow(position=i, site=sites[name]) for i, name in enumerate(pool.site_order)],
+        )
+    _fill_members(row, pool.members, sites)
+
+
+def release_names(row: PoolRow, keep: set[str]) -> None:
+    for name_row in [n for n in row.names if n.name not in keep]:
+        row.names.remove(name_row)
+
+
+def _fill_members(row: PoolRow, members: Sequence[Member], sites: Mapping[str, SiteRow]) -> None:
+    wanted = {m.address: m for m in members}
+    for member_row in [m for m in row.members if m.address not in wanted]:
+        row.members.remove(member_row)
+    existing = {m.address: m for m in row.members}
+    for address, member in wanted.items():
+        if address in existing:
+            member_row = existing[address]
+        else:
+            member_row = MemberRow(address=address)
+            row.members.append(member_row)
+        if member_row.site is not sites[member.site]:
+            member_row.site = sites[member.site]
+        _assign(member_row, weight=member.weight, priority=member.priority, state=member.state)
+
+
+def _replace(session: Session, rows: list[Any], new: list[Any]) -> None:
+    """Replace an ordered child list: delete the old rows first, then insert the new ones.
+
+    Updating positions in place could briefly hold one site twice in an order, which a
+    per-row unique check (PostgreSQL's) refuses even though the final state is valid.
+    """
+    rows.clear()
+    session.flush()
+    rows.extend(new)

@@ -1,0 +1,479 @@
+"""The store on real databases: a SQLite file and PostgreSQL, the same tests on both.
+
+PostgreSQL is the server at ``GSLB_TEST_POSTGRES_URL`` (default: user postgres on 127.0.0.1:5432,
+database ``test``); every test session works in schemas of its own, dropped at the end. Without
+the server these tests are skipped, except under ``CI=true``, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from gslb.errors import ConflictError, InvalidError, NotFoundError, ValidationError
+from gslb.model import (
+    AdminState,
+    AllDown,
+    Inventory,
+    LvsMode,
+    Member,
+    Policy,
+    Pool,
+    PoolKind,
+    Site,
+)
+from gslb.store import Action, ObjectType, Store, open_store, rows
+from gslb.store import repository as repository_module
+
+POSTGRES_URL = os.environ.get("GSLB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+WIPE = [  # children before parents
+    "DELETE FROM change_log",
+    "DELETE FROM members",
+    "DELETE FROM pool_site_order",
+    "DELETE FROM pool_names",
+    "DELETE FROM pools",
+    "DELETE FROM site_vips",
+    "DELETE FROM site_subnets",
+    "DELETE FROM sites",
+    "UPDATE store_revision SET revision = 0",
+]
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """The URL of a new, empty schema in the test database, dropped afterwards."""
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    schema = f"gslb_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL is unreachable at {POSTGRES_URL}: {exc.orig}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@contextmanager
+def empty_database(backend: str, directory: Path) -> Iterator[str]:
+    """The URL of a database with nothing in it yet."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / f'{uuid.uuid4().hex}.sqlite'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database per backend for the session; each test starts from it empty."""
+    with empty_database(request.param, tmp_path_factory.mktemp("store")) as url:
+        open_store(url).dispose()
+        yield url
+
+
+@pytest.fixture
+def store(database: str) -> Iterator[Store]:
+    with Store.open(database) as opened:
+        with opened.engine.begin() as connection:
+            for statement in WIPE:
+                connection.execute(text(statement))
+        yield opened
+
+
+def writes(store: Store) -> list[str]:
+    """Every INSERT, UPDATE and DELETE the store sends from now on, but for bookkeeping."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        words = statement.split()
+        if words[0] in ("INSERT", "UPDATE", "DELETE") and not {"store_revision", "change_log"} & set(words):
+            seen.append(" ".join(words[:3]))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    return seen
+
+
+AMS = Site(
+    "ams",
+    region="eu-west",
+    description="Amsterdam",
+    subnets=(ipaddress.ip_network("10.1.0.0/16"), ipaddress.ip_network("2001:db8:1::/48")),
+    lvs_mode=LvsMode.DR,
+    vips=(ipaddress.ip_address("192.0.2.10"), ipaddress.ip_address("2001:db8::10")),
+)
+NYC = Site("nyc", region="us-east", lvs_mode=LvsMode.NAT, vips=(ipaddress.ip_address("203.0.113.10"),))
+LON = Site("lon")
+WWW = Pool(
+    "www",
+    names=("www.gslb.example.test.", "web.gslb.example.test."),
+    policy=Policy.TOPOLOGY,
+    answer_count=2,
+    ttl=20,
+    all_down=AllDown.FALLBACK,
+    fallback="sorry",
+    health_check="http-root",
+    site_order=("nyc", "ams"),
+    members=(
+        Member("nyc", "203.0.113.10", weight=300, priority=1),
+        Member("ams", "192.0.2.10"),
+        Member("ams", "2001:db8::10", state=AdminState.DRAINED),
+    ),
+)
+SORRY = Pool("sorry", names=(), all_down=AllDown.NODATA, members=(Member("lon", "198.51.100.1"),))
+INVENTORY = Inventory(sites=(NYC, AMS, LON), pools=(WWW, SORRY))
+
+
+def test_what_is_applied_is_what_loads(store: Store) -> None:
+    outcome = store.apply_inventory(INVENTORY, "test")
+    revision, loaded = store.load()
+    assert outcome.revision == revision == 1
+    assert loaded == INVENTORY.normalized()
+    assert [str(e) for e in outcome.edits] == [
+        "create site ams",
+        "create site lon",
+        "create site nyc",
+        "create pool sorry",
+        "create member sorry/198.51.100.1",
+        "create pool www",
+        "create member www/192.0.2.10",
+        "create member www/2001:db8::10",
+        "create member www/203.0.113.10",
+    ]
+
+
+def test_every_enum_value_is_stored(store: Store) -> None:
+    """Catches an enum value added to gslb.model without a migration for its CHECK constraint."""
+    sites = tuple(Site(f"s-{mode.value}", lvs_mode=mode) for mode in LvsMode)
+    pools = [
+        Pool(f"p-{policy.value}", names=(f"{policy.value.replace('_', '-')}.example.test.",), policy=policy)
+        for policy in Policy
+    ]
+    pools += [Pool(f"k-{kind.value}", names=(), kind=kind) for kind in PoolKind]
+    pools += [Pool(f"a-{a.value}", names=(), all_down=a) for a in AllDown if a != AllDown.FALLBACK]
+    pools.append(
+        Pool(
+            "states",
+            names=(),
+            all_down=AllDown.FALLBACK,
+            fallback="a-nodata",
+            members=tuple(Member(sites[0].name, f"192.0.2.{i}", state=s) for i, s in enumerate(AdminState)),
+        )
+    )
+    inventory = Inventory(sites=sites, pools=tuple(pools))
+    store.apply_inventory(inventory, "test")
+    assert store.load()[1] == inventory.normalized()
+
+
+def test_applying_again_changes_nothing(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    log = store.changes()
+    shuffled = Inventory(
+        sites=INVENTORY.sites[::-1],
+        pools=tuple(replace(p, members=p.members[::-1], names=p.names[::-1]) for p in INVENTORY.pools[::-1]),
+    )
+    seen = writes(store)
+    outcome = store.apply_inventory(shuffled, "test")
+    assert not outcome.changed and outcome.revision == 1 == store.revision()
+    assert seen == []
+    assert store.changes() == log
+    assert store.plan(INVENTORY).edits == ()
+
+
+def test_apply_writes_only_what_changed(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    members = tuple(replace(m, weight=7) if m.address == "192.0.2.10" else m for m in WWW.members)
+    changed = Inventory(sites=INVENTORY.sites, pools=(replace(WWW, members=members), SORRY))
+    assert [str(e) for e in store.plan(changed).edits] == ["update member www/192.0.2.10"]
+    seen = writes(store)
+    outcome = store.apply_inventory(changed, "test")
+    assert seen == ["UPDATE members SET"]
+    assert outcome.revision == 2
+    assert [(e.action, e.object_name, e.detail) for e in outcome.edits] == [
+        (Action.UPDATE, "www/192.0.2.10", {"weight": {"old": 100, "new": 7}})
+    ]
+
+
+def test_apply_reshapes_everything(store: Store) -> None:
+    """Names move between pools, fallbacks turn around, sites go: every constraint holds on the way."""
+    store.apply_inventory(INVENTORY, "test")
+    www = replace(
+        WWW,
+        names=("www.gslb.example.test.",),
+        all_down=AllDown.FAIL_OPEN,
+        fallback=None,
+        site_order=("ams", "lon"),
+        members=(Member("lon", "192.0.2.10", weight=0), Member("ams", "192.0.2.20")),
+    )
+    api = Pool(
+        "api",
+        names=("web.gslb.example.test.",),
+        kind=PoolKind.CNAME,
+        all_down=AllDown.FALLBACK,
+        fallback="www",
+        members=(Member("ams", "edge.example.net."),),
+    )
+    desired = Inventory(sites=(replace(AMS, vips=AMS.vips[::-1], subnets=()), LON), pools=(api, www))
+    outcome = store.apply_inventory(desired, "test")
+    assert store.load() == (2, desired.normalized())
+    assert [str(e) for e in outcome.edits] == [
+        "update site ams",
+        "update pool www",
+        "update member www/192.0.2.10",
+        "create member www/192.0.2.20",
+        "delete member www/2001:db8::10",
+        "delete member www/203.0.113.10",
+        "create pool api",
+        "create member api/edge.example.net.",
+        "delete member sorry/198.51.100.1",
+        "delete pool sorry",
+        "delete site nyc",
+    ]
+    assert store.apply_inventory(Inventory(), "test").revision == 3
+    assert store.load() == (3, Inventory())
+
+
+def test_each_write_bumps_the_revision_once(store: Store) -> None:
+    assert store.revision() == 0
+    assert store.put_site(AMS, "t").revision == 1
+    assert store.put_site(AMS, "t").revision == 1  # the same again: nothing changed
+    assert store.put_site(replace(AMS, region="eu"), "t").revision == 2
+    store.put_site(NYC, "t")
+    store.put_site(LON, "t")
+    store.put_pool(SORRY, "t")
+    assert store.put_pool(WWW, "t").revision == 6
+    assert store.put_member("www", Member("lon", "192.0.2.99"), "t").revision == 7
+    assert store.patch_member("www", "192.0.2.99", "t", weight=5, state=AdminState.DISABLED).revision == 8
+    assert store.patch_member("www", "192.0.2.99", "t", weight=5).revision == 8
+    assert store.delete_member("www", "192.0.2.99", "t").revision == 9
+    assert store.delete_pool("www", "t").revision == 10
+    assert store.delete_site("nyc", "t").revision == 11
+    assert store.revision() == 11
+    revision, inventory = store.load()
+    assert revision == 11
+    assert inventory == Inventory(sites=(replace(AMS, region="eu"), LON), pools=(SORRY,)).normalized()
+
+
+def test_member_writes_touch_one_member(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    seen = writes(store)
+    store.patch_member("www", "203.0.113.10", "t", state=AdminState.DRAINED, priority=0)
+    store.put_member("www", Member("lon", "192.0.2.77", weight=1000), "t")
+    store.delete_member("www", "192.0.2.77", "t")
+    assert seen == ["UPDATE members SET", "INSERT INTO members", "DELETE FROM members"]
+    pool = store.load()[1].pool("www")
+    assert pool is not None and pool.members[2] == Member(
+        "nyc", "203.0.113.10", weight=300, priority=0, state=AdminState.DRAINED
+    )
+
+
+@contextmanager
+def unchanged(store: Store) -> Iterator[None]:
+    """Assert that whatever happens inside leaves revision, contents and change log as they were."""
+    before, log = store.load(), store.changes()
+    yield
+    assert store.load() == before
+    assert store.changes() == log
+
+
+def test_refused_writes_change_nothing(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    with unchanged(store):
+        with pytest.raises(ConflictError, match=r"site 'nyc': still has members in pools 'www'"):
+            store.delete_site("nyc", "t")
+        with pytest.raises(ConflictError, match="pool 'sorry': is the fallback of pools 'www'"):
+            store.delete_pool("sorry", "t")
+        with pytest.raises(NotFoundError, match="site 'mars'"):
+            store.delete_site("mars", "t")
+        with pytest.raises(NotFoundError, match="pool 'nope'"):
+            store.put_member("nope", Member("ams", "192.0.2.1"), "t")
+        with pytest.raises(NotFoundError, match=r"member 'www/192.0.2.254'"):
+            store.patch_member("www", "192.0.2.254", "t", weight=1)
+        with pytest.raises(NotFoundError, match=r"member 'www/192.0.2.254'"):
+            store.delete_member("www", "192.0.2.254", "t")
+        taken = r"pool 'other' names: names already taken: www\S+ \(pool 'www'\)"
+        with pytest.raises(ConflictError, match=taken):
+            store.put_pool(Pool("other", names=("www.gslb.example.test.",)), "t")
+        with pytest.raises(ValidationError) as invalid:
+            store.put_member("www", Member("mars", "192.0.2.1", weight=2000), "t")
+        assert [(p.object_name, p.field) for p in invalid.value.problems] == [
+            ("www/192.0.2.1", "weight"),
+            ("www/192.0.2.1", "site"),
+        ]
+        with pytest.raises(ValidationError, match="fallback pools form a loop"):
+            store.put_pool(replace(SORRY, all_down=AllDown.FALLBACK, fallback="www"), "t")
+        with pytest.raises(ValidationError, match=r"member 'www/192.0.2.10' weight: -1 is outside"):
+            store.patch_member("www", "192.0.2.10", "t", weight=-1)
+
+
+def test_site_in_a_site_order_cannot_be_deleted(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    store.put_pool(replace(WWW, members=(), site_order=("ams", "nyc")), "t")
+    refused = "site 'nyc': is in the site_order of pools 'www'"
+    with unchanged(store), pytest.raises(ConflictError, match=refused):
+        store.delete_site("nyc", "t")
+
+
+def test_an_invalid_inventory_is_refused_whole(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    broken = Inventory(
+        sites=(AMS, replace(NYC, name="NYC")),
+        pools=(
+            replace(WWW, fallback="gone", members=(Member("mars", "192.0.2.1"),)),
+            Pool("dup", names=WWW.names[:1], members=(Member("ams", "192.0.2.1", weight=5000),)),
+        ),
+    )
+    with unchanged(store), pytest.raises(ValidationError) as refused:
+        store.apply_inventory(broken, "test")
+    assert [(p.object_type, p.object_name, p.field) for p in refused.value.problems] == [
+        ("site", "NYC", "name"),
+        ("pool", "dup", "names"),
+        ("member", "www/192.0.2.1", "site"),
+        ("pool", "www", "site_order"),
+        ("pool", "www", "fallback"),
+        ("member", "dup/192.0.2.1", "weight"),
+    ]
+
+
+def test_a_failure_half_way_through_apply_rolls_everything_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the checks, the database's own constraint stops the write after others succeeded."""
+    store.apply_inventory(INVENTORY, "test")
+    monkeypatch.setattr(repository_module, "check_inventory", lambda inventory: None)
+    bad = Pool("zzz", names=("zzz.gslb.example.test.",), members=(Member("ams", "192.0.2.1", weight=5000),))
+    desired = Inventory(
+        sites=(replace(AMS, region="moved"), NYC, LON, Site("new")),
+        pools=(replace(WWW, ttl=5), replace(SORRY, names=("sorry.gslb.example.test.",)), bad),
+    )
+    seen = writes(store)
+    message = "pool 'zzz': refused by the database"
+    with unchanged(store), pytest.raises(InvalidError, match=message) as refused:
+        store.apply_inventory(desired, "test")
+    assert refused.value.object_type == "pool" and refused.value.object_name == "zzz"
+    assert "INSERT INTO sites" in seen and "UPDATE pools SET" in seen and "INSERT INTO pool_names" in seen
+
+
+def test_any_exception_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    real = rows.fill_pool
+    calls = 0
+
+    def failing(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("disk on fire")
+        real(*args)
+
+    monkeypatch.setattr(repository_module, "fill_pool", failing)
+    desired = Inventory(sites=INVENTORY.sites, pools=(replace(WWW, ttl=1), replace(SORRY, ttl=1)))
+    with unchanged(store), pytest.raises(RuntimeError, match="disk on fire"):
+        store.apply_inventory(desired, "test")
+
+
+def test_change_log_records_who_did_what_and_pages(store: Store) -> None:
+    start = datetime.now(UTC)
+    store.apply_inventory(Inventory(sites=(AMS, LON), pools=(SORRY,)), "alice")
+    store.patch_member("sorry", "198.51.100.1", "bob", state=AdminState.DRAINED)
+    store.delete_pool("sorry", "carol")
+    log = store.changes()
+    assert [(e.revision, e.actor, str(e.edit)) for e in log] == [
+        (1, "alice", "create site ams"),
+        (1, "alice", "create site lon"),
+        (1, "alice", "create pool sorry"),
+        (1, "alice", "create member sorry/198.51.100.1"),
+        (2, "bob", "update member sorry/198.51.100.1"),
+        (3, "carol", "delete member sorry/198.51.100.1"),
+        (3, "carol", "delete pool sorry"),
+    ]
+    assert [e.id for e in log] == sorted(e.id for e in log)
+    assert all(start <= e.at <= datetime.now(UTC) and e.at.tzinfo is not None for e in log)
+    assert log[0].edit.object_type == ObjectType.SITE
+    assert log[0].edit.detail == {
+        "region": "eu-west",
+        "description": "Amsterdam",
+        "subnets": ["10.1.0.0/16", "2001:db8:1::/48"],
+        "lvs_mode": "dr",
+        "vips": ["192.0.2.10", "2001:db8::10"],
+    }
+    assert log[4].edit.detail == {"state": {"old": "enabled", "new": "drained"}}
+    assert log[5].edit.detail["state"] == "drained"
+    first = store.changes(limit=3)
+    rest = store.changes(after=first[-1].id, limit=100)
+    assert first + rest == log
+
+
+def test_racing_writers_lose_no_revision(database: str) -> None:
+    writers, each = 4, 8
+    with Store.open(database) as setup, setup.engine.begin() as connection:
+        for statement in WIPE:
+            connection.execute(text(statement))
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            with Store.open(database) as mine:
+                for n in range(each):
+                    mine.put_site(Site(f"w{worker}-{n}"), f"writer-{worker}")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Store.open(database) as store:
+        assert store.revision() == writers * each
+        assert sorted(e.revision for e in store.changes(limit=1000)) == list(range(1, writers * each + 1))
+        assert len(store.load()[1].sites) == writers * each
+
+
+def test_load_sees_one_state_while_writers_write(database: str) -> None:
+    """Each write adds one site, so in any consistent read the revision equals the site count."""
+    with Store.open(database) as setup, setup.engine.begin() as connection:
+        for statement in WIPE:
+            connection.execute(text(statement))
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            with Store.open(database) as writer:
+                for n in range(30):
+                    writer.put_site(Site(f"s{n}"), "writer")
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=write)
+    with Store.open(database) as reader:
+        thread.start()
+        reads = 0
+        while not done.is_set() or reads == 0:
+            revision, inventory = reader.load()
+            assert len(inventory.sites) == revision
+            reads += 1
+        thread.join()
