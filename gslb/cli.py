@@ -1,4 +1,4 @@
-"""``gslb serve``, ``check`` and ``db upgrade``: parse arguments, call the library, print results."""
+"""``gslb serve | apply | check | db upgrade``: parse arguments, call the library, print results."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gslb import __version__, log, snapshot, zonefile
+from gslb.apply import apply as apply_declarations
+from gslb.apply import declared
 from gslb.config import Settings, load
+from gslb.declare import DeclarationError
 from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
-from gslb.store import Store
+from gslb.follower import SnapshotFollower
+from gslb.store import Store, open_store
 
 logger = logging.getLogger("gslb.cli")
 
@@ -38,8 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tcp-max-connections", type=int, help="concurrent TCP connections")
     serve.add_argument("--transfer-allow", action="append", metavar="CIDR", help="clients allowed AXFR")
     serve.add_argument("--log-level", help="debug, info, warning or error")
+    serve.add_argument(
+        "--db", metavar="URL", help="SQLAlchemy URL (also GSLB_DB_URL; default sqlite:///gslb.sqlite)"
+    )
 
-    check = commands.add_parser("check", help="validate zone files without serving them")
+    apply = commands.add_parser("apply", help="make the store match the sites and pools declared in DIR")
+    apply.add_argument("zones", nargs="?", default="zones", help="zone directory (default: zones)")
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument("--config", type=Path, help="TOML settings file (also GSLB_CONFIG)")
+    apply.add_argument("--db", metavar="URL", help="SQLAlchemy URL (also GSLB_DB_URL)")
+
+    check = commands.add_parser("check", help="validate zone files and declarations without serving them")
     check.add_argument("zones", nargs="?", default="zones", help="zone directory (default: zones)")
 
     db = commands.add_parser("db", help="manage the database of sites, pools and members")
@@ -58,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(Path(args.zones))
     if args.command == "db":
         return db_upgrade(args.config, args.db)
+    if args.command == "apply":
+        return apply_command(Path(args.zones), args.dry_run, args.config, args.db)
     try:
         settings = load(
             args.config,
@@ -69,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "tcp_max_connections": args.tcp_max_connections,
                 "transfer_allow": args.transfer_allow,
                 "log_level": args.log_level,
+                "db": args.db,
             },
         )
     except ConfigError as exc:
@@ -88,6 +104,35 @@ def check(directory: Path) -> int:
     for zone in zones:
         records = sum(len(rdataset) for _, rdataset in zone.zone.iterate_rdatasets())
         print(f"ok {zone.origin} serial {zone.serial} records {records} ({zone.path})")
+    try:
+        inventory = declared(directory, zones)
+    except DeclarationError as exc:
+        print(f"gslb: invalid declarations:\n{exc}", file=sys.stderr)
+        return EXIT_INVALID
+    members = sum(len(p.members) for p in inventory.pools)
+    print(f"ok declarations: {len(inventory.sites)} sites, {len(inventory.pools)} pools, {members} members")
+    return 0
+
+
+def apply_command(directory: Path, dry_run: bool, config: Path | None, url: str | None) -> int:
+    """Print the plan that makes the store match the declarations, then (unless dry run) apply it."""
+    try:
+        settings = load(config, overrides={"db": url})
+        zones = zonefile.load_zones(directory)
+        desired = declared(directory, zones)
+        with open_store(settings.db) as store:
+            result = apply_declarations(store, desired, dry_run=dry_run, actor="gslb apply")
+    except ConfigError as exc:
+        print(f"gslb: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ZoneError, DeclarationError, StoreError) as exc:
+        print(f"gslb: nothing applied:\n{exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(result.plan.render())
+    if dry_run:
+        print("dry run: nothing was changed")
+    elif not result.plan.empty:
+        print(f"applied: store revision {result.revision}")
     return 0
 
 
@@ -110,51 +155,75 @@ def db_upgrade(config: Path | None, url: str | None) -> int:
 
 
 def serve(settings: Settings) -> int:
+    """Load zones, open (and on first start fill) the store, then answer until told to stop."""
     try:
-        first = snapshot.build(zonefile.load_zones(settings.zones))
-    except ZoneError as exc:
-        logger.error("zones invalid; not starting", extra={"errors": str(exc)})
-        print(f"gslb: invalid zones, not starting:\n{exc}", file=sys.stderr)
+        zones = zonefile.load_zones(settings.zones)
+        store = open_store(settings.db)
+        _first_start(store, settings.zones, zones)
+        follower = SnapshotFollower(store, zones, lambda _: None)
+        first = follower.build_now()
+    except (ZoneError, DeclarationError, StoreError) as exc:
+        logger.error("not starting", extra={"errors": str(exc)})
+        print(f"gslb: not starting:\n{exc}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        asyncio.run(_run(settings, first))
+        asyncio.run(_run(settings, follower, first))
     except OSError as exc:
         logger.error("cannot listen", extra={"error": str(exc)})
         print(f"gslb: cannot listen: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    finally:
+        store.dispose()
     return 0
 
 
-async def _run(settings: Settings, first: snapshot.Snapshot) -> None:
+def _first_start(store: Store, directory: Path, zones: list[zonefile.LoadedZone]) -> None:
+    """A store never written to takes the declarations next to the zone files (quickstart)."""
+    if store.revision() != 0:
+        return
+    result = apply_declarations(
+        store, declared(directory, zones), dry_run=False, actor="gslb serve (first start)"
+    )
+    if not result.plan.empty:
+        logger.info("declarations applied to the new store", extra={"revision": result.revision})
+
+
+async def _run(settings: Settings, follower: SnapshotFollower, first: snapshot.Snapshot) -> None:
     server = DnsServer(settings, SnapshotHolder(first))
+    follower.publish = server.swap
     await server.start()
     for zone in first.zones:
         logger.info(
             "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
         )
     logger.info(
-        "ready", extra={"answers": len(first.answers), "build_ms": round(first.build_seconds * 1000, 1)}
+        "ready",
+        extra={
+            "answers": len(first.answers),
+            "pools": len(first.inventory.pools),
+            "revision": first.revision,
+            "build_ms": round(first.build_seconds * 1000, 1),
+        },
     )
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
     loop.add_signal_handler(signal.SIGINT, done.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(settings, server)))
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(settings, follower)))
+    polling = loop.create_task(follower.run())
     await done.wait()
     logger.info("stopping")
+    polling.cancel()
     await server.stop()
 
 
-async def _reload(settings: Settings, server: DnsServer) -> None:
+async def _reload(settings: Settings, follower: SnapshotFollower) -> None:
     """SIGHUP: re-read the zone files; keep serving the old snapshot if the new files are bad."""
     try:
         zones = await asyncio.to_thread(zonefile.load_zones, settings.zones)
-        fresh = await asyncio.to_thread(snapshot.build, zones)
     except ZoneError as exc:
         logger.error("reload refused; still serving the previous zones", extra={"errors": str(exc)})
         return
-    server.swap(fresh)
-    for zone in fresh.zones:
-        logger.info(
-            "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
-        )
+    await follower.reload_zones(zones)
+    for zone in zones:
+        logger.info("zone loaded", extra={"zone": zone.origin.to_text(), "serial": zone.serial})

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
-from gslb.dns.authority import AAAA, CNAME, A, Catalog, ZoneData, resolve
+from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
 from gslb.dns.negative import NegativeZone
 from gslb.dns.pools import PoolAnswer, compile_pools, pool_rrsets
 from gslb.dns.render import Answer, render
@@ -74,13 +75,21 @@ def build(
     zones = list(zones)
     inventory = inventory or Inventory()
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
+    pools = {
+        (owner.canonicalize(), qtype): a
+        for (owner, qtype), a in compile_pools(inventory, catalog, rng, unhealthy).items()
+    }
     answers: dict[bytes, Answer | PoolAnswer] = {}
     for data in catalog.zones.values():
         for qname, qtype in _precomputed_questions(data):
             resolution = resolve(catalog, qname, qtype)
-            answers[question_key(qname, qtype)] = render(qname, qtype, CLASS_IN, resolution)
-    for (owner, qtype), pool_answer in compile_pools(inventory, catalog, rng, unhealthy).items():
-        answers[question_key(owner.canonicalize(), qtype)] = pool_answer
+            into_pool = _pool_at_chain_end(resolution, qtype, pools)
+            if into_pool is not None:
+                answers[question_key(qname, qtype)] = into_pool.behind(qname, qtype, _cnames(resolution))
+            else:
+                answers[question_key(qname, qtype)] = render(qname, qtype, CLASS_IN, resolution)
+    for (owner, qtype), pool_answer in pools.items():
+        answers[question_key(owner, qtype)] = pool_answer
     infos = tuple(
         ZoneInfo(
             z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets())
@@ -91,6 +100,27 @@ def build(
     return Snapshot(
         catalog, answers, negative, infos, inventory, revision, build_seconds=time.perf_counter() - started
     )
+
+
+def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:
+    """The leading CNAMEs of an answer: the chain from the query name to its final name."""
+    chain = []
+    for rrset in resolution.answer:
+        if rrset.rdtype != CNAME:
+            break
+        chain.append(rrset)
+    return tuple(chain)
+
+
+def _pool_at_chain_end(
+    resolution: Resolution, qtype: int, pools: dict[tuple[dns.name.Name, int], PoolAnswer]
+) -> PoolAnswer | None:
+    """The pool answering where a static CNAME chain ends, if one does."""
+    chain = _cnames(resolution)
+    if not chain or qtype == CNAME:
+        return None
+    target: dns.name.Name = chain[-1][0].target
+    return pools.get((target.canonicalize(), qtype))
 
 
 def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:

@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import random
 from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dns.name
 import dns.rdata
@@ -59,6 +59,14 @@ class PoolAnswer:
     selector: Selector
     answers: tuple[Answer, ...]
     uses_client: bool
+    resolutions: tuple[Resolution, ...]  # what each answer was rendered from, for CNAMEs leading here
+
+    def behind(self, qname: dns.name.Name, qtype: int, cnames: tuple[dns.rrset.RRset, ...]) -> PoolAnswer:
+        """The answers for a static CNAME chain that ends at this pool's name: same selector, so
+        the chain is balanced like the pool itself."""
+        resolutions = tuple(replace(r, answer=cnames + r.answer) for r in self.resolutions)
+        answers = tuple(render(qname, qtype, IN, r) for r in resolutions)
+        return PoolAnswer(self.pool, self.selector, answers, self.uses_client, resolutions)
 
 
 def pool_rrsets(inventory: Inventory) -> dict[dns.name.Name, list[dns.rrset.RRset]]:
@@ -146,11 +154,12 @@ def _compile(
             log.debug(
                 "pool compiled", extra={"pool": pool.name, "qtype": qtype, "choices": len(selector.choices)}
             )
-            answers = tuple(
-                _render(owner, qtype, source, [members[i].address for i in choice], catalog)
+            resolutions = tuple(
+                _resolution(qtype, source, owner, [members[i].address for i in choice], catalog)
                 for choice in selector.choices
             )
-            return PoolAnswer(pool.name, selector, answers, selector.uses_client)
+            answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
+            return PoolAnswer(pool.name, selector, answers, selector.uses_client, resolutions)
         if source.all_down is AllDown.FALLBACK and source.fallback is not None and source.fallback in pools:
             log.warning(
                 "pool all down; answering from fallback",
@@ -161,7 +170,7 @@ def _compile(
         break
     log.warning("pool all down; answering NODATA", extra={"pool": pool.name, "owner": owner.to_text()})
     nodata = Resolution(RCODE_NOERROR, True, (), (zone.negative_soa,))
-    return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False)
+    return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
 
 
 def _members_for(pool: Pool, qtype: int) -> list[Member]:
@@ -171,16 +180,17 @@ def _members_for(pool: Pool, qtype: int) -> list[Member]:
     return [m for m in pool.members if ipaddress.ip_address(m.address).version == version]
 
 
-def _render(owner: dns.name.Name, qtype: int, pool: Pool, addresses: list[str], catalog: Catalog) -> Answer:
+def _resolution(
+    qtype: int, pool: Pool, owner: dns.name.Name, addresses: list[str], catalog: Catalog
+) -> Resolution:
     if pool.kind is PoolKind.CNAME:
         cname = _rrset(owner, CNAME, pool.ttl, addresses[:1])
         target = dns.name.from_text(addresses[0])
         rest: tuple[dns.rrset.RRset, ...] = ()
         if qtype != CNAME and catalog.find(target) is not None:
             rest = resolve(catalog, target, qtype).answer
-        return render(owner, qtype, IN, Resolution(RCODE_NOERROR, True, (cname, *rest)))
-    rrset = _rrset(owner, qtype, pool.ttl, addresses)
-    return render(owner, qtype, IN, Resolution(RCODE_NOERROR, True, (rrset,)))
+        return Resolution(RCODE_NOERROR, True, (cname, *rest))
+    return Resolution(RCODE_NOERROR, True, (_rrset(owner, qtype, pool.ttl, addresses),))
 
 
 def _rrset(owner: dns.name.Name, rdtype: int, ttl: int, values: Iterable[str]) -> dns.rrset.RRset:

@@ -17,9 +17,9 @@ TRANSFER_CLIENT = "127.0.0.2"
 
 @pytest.fixture(scope="session")
 def all_zones(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example zone and the test zone in one directory, as an operator would lay them out."""
+    """The example zone with its pools, and the test zone, in one directory as an operator lays them out."""
     directory = tmp_path_factory.mktemp("zones")
-    for source in (*EXAMPLE_ZONES.glob("*.zone"), *TEST_ZONES.glob("*.zone")):
+    for source in (*EXAMPLE_ZONES.glob("*.zone"), *EXAMPLE_ZONES.glob("*.toml"), *TEST_ZONES.glob("*.zone")):
         shutil.copy(source, directory / source.name)
     return directory
 

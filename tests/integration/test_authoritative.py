@@ -18,7 +18,13 @@ from tests.integration.conftest import TRANSFER_CLIENT
 from tests.integration.dnsclient import ask, raw_udp
 from tests.integration.server import GslbProcess
 
-WWW = {"192.0.2.10", "198.51.100.10", "203.0.113.10"}
+WWW = {"192.0.2.10", "198.51.100.10", "203.0.113.10"}  # the example pool's IPv4 VIPs
+
+
+def two_of_www(response: dns.message.Message) -> bool:
+    """The example pool answers two distinct VIPs of its three."""
+    found = [rd.to_text() for rrset in response.answer for rd in rrset if rrset.rdtype == dns.rdatatype.A]
+    return len(found) == 2 == len(set(found)) and set(found) <= WWW
 
 
 def addresses(response: dns.message.Message) -> set[str]:
@@ -29,7 +35,7 @@ def addresses(response: dns.message.Message) -> set[str]:
 
 def test_quickstart_names_answer(gslb_auth: GslbProcess) -> None:
     response = ask(gslb_auth.host, gslb_auth.port, "www.gslb.example.test", "A")
-    assert addresses(response) == WWW
+    assert two_of_www(response)
     assert response.flags & dns.flags.AA and not response.flags & dns.flags.RA
     soa = ask(gslb_auth.host, gslb_auth.port, "gslb.example.test", "SOA", tcp=True)
     assert soa.answer[0].rdtype == dns.rdatatype.SOA and soa.answer[0][0].serial == 2026112501
@@ -77,7 +83,7 @@ def test_names_outside_served_zones_are_refused(gslb_auth: GslbProcess) -> None:
 
 def test_cname_chain_wildcard_and_referral(gslb_auth: GslbProcess) -> None:
     chain = ask(gslb_auth.host, gslb_auth.port, "api.gslb.example.test", "A")
-    assert chain.answer[0].rdtype == dns.rdatatype.CNAME and addresses(chain) == WWW
+    assert chain.answer[0].rdtype == dns.rdatatype.CNAME and two_of_www(chain)
     wild = ask(gslb_auth.host, gslb_auth.port, "anything.wild.auth.test", "A")
     assert wild.answer[0].name == dns.name.from_text("anything.wild.auth.test")
     referral = ask(gslb_auth.host, gslb_auth.port, "www.sub.auth.test", "A")
@@ -113,9 +119,9 @@ def test_unknown_options_are_ignored_and_ecs_is_echoed_with_scope_zero(gslb_auth
     unknown = dns.edns.GenericOption(dns.edns.OptionType.make(65001), b"hello")
     ecs = dns.edns.ECSOption("198.51.100.0", 24)
     response = ask(
-        gslb_auth.host, gslb_auth.port, "www.gslb.example.test", "A", edns=0, options=[unknown, ecs]
+        gslb_auth.host, gslb_auth.port, "mail.gslb.example.test", "A", edns=0, options=[unknown, ecs]
     )
-    assert addresses(response) == WWW
+    assert addresses(response) == {"192.0.2.25"}
     (echo,) = response.options
     assert isinstance(echo, dns.edns.ECSOption)
     assert (echo.address, echo.srclen, echo.scopelen) == ("198.51.100.0", 24, 0)

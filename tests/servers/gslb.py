@@ -45,6 +45,9 @@ class GslbProcess(ServerProcess):
         args += ["--listen", f"{self.host}:{self.port}"]
         if self.listen_v6:
             args += ["--listen", f"[::1]:{self.port}"]
+        if "--db" not in self.extra_args:
+            # Each server gets its own store, so no test sees another's pools (or the checkout's).
+            args += ["--db", f"sqlite:///{self.rundir / 'gslb.sqlite'}"]
         return args + list(self.extra_args)
 
     def probe_zones(self) -> Sequence[str]:

@@ -140,3 +140,15 @@ def test_cname_pool_answers_one_cname_and_follows_it_in_zone() -> None:
 def test_an_unhealthy_member_is_withdrawn_while_others_are_up() -> None:
     snap = build(pool(Policy.ROUND_ROBIN, 2), unhealthy=frozenset({("lb", "192.0.2.1")}))
     assert {a for _ in range(10) for a in addresses(ask(snap, "lb.auth.test"))} == {"192.0.2.2"}
+
+
+def test_a_static_cname_to_a_pool_name_is_balanced_like_the_pool() -> None:
+    members = tuple(Member("ams", f"192.0.2.{i}") for i in (1, 2, 3))
+    www = Pool("www", ("www.gslb.example.test.",), policy=Policy.ROUND_ROBIN, answer_count=1, members=members)
+    snap = build(www)
+    seen = set()
+    for _ in range(6):
+        response = ask(snap, "api.gslb.example.test", "A")
+        assert [r.rdtype for r in response.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
+        seen.add(addresses(response)[1])
+    assert seen == {"192.0.2.1", "192.0.2.2", "192.0.2.3"}

@@ -1,0 +1,94 @@
+"""Keep the served snapshot in step with the store: poll its revision, rebuild, swap.
+
+The store is the single source of truth; every writer (``gslb apply``, the admin API, health
+checks) only bumps its revision. Polling one indexed row every ``interval`` is cheap on SQLite
+and PostgreSQL alike and makes a committed change visible in answers within about one interval
+plus the rebuild time, whichever process wrote it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from gslb import snapshot
+from gslb.errors import StoreError
+from gslb.store import Store
+from gslb.zonefile import LoadedZone
+
+log = logging.getLogger("gslb.follower")
+
+DEFAULT_INTERVAL = 0.05
+
+
+class SnapshotFollower:
+    """Rebuilds the snapshot when the store revision moves or the zone files are reloaded."""
+
+    def __init__(
+        self,
+        store: Store,
+        zones: Sequence[LoadedZone],
+        publish: Callable[[snapshot.Snapshot], None],
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        self.store = store
+        self.zones = list(zones)
+        self.publish = publish
+        self.interval = interval
+        self.current: snapshot.Snapshot | None = None
+        self._store_failing = False
+        self._rebuild = asyncio.Lock()
+
+    def build_now(self) -> snapshot.Snapshot:
+        """Load the store and build a snapshot synchronously (start-up)."""
+        revision, inventory = self.store.load()
+        built = snapshot.build(self.zones, inventory, revision)
+        self._publish(built, "start")
+        return built
+
+    async def run(self) -> None:
+        """Poll forever; store outages are logged once and the last snapshot keeps serving."""
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                revision = await asyncio.to_thread(self.store.revision)
+            except StoreError as exc:
+                if not self._store_failing:
+                    log.error("store unreachable; serving the last snapshot", extra={"error": str(exc)})
+                self._store_failing = True
+                continue
+            if self._store_failing:
+                log.info("store reachable again")
+                self._store_failing = False
+            if self.current is None or revision != self.current.revision:
+                await self.rebuild("store")
+
+    async def reload_zones(self, zones: Sequence[LoadedZone]) -> None:
+        self.zones = list(zones)
+        await self.rebuild("zones")
+
+    async def rebuild(self, reason: str) -> None:
+        async with self._rebuild:
+            try:
+                revision, inventory = await asyncio.to_thread(self.store.load)
+            except StoreError as exc:
+                log.error("store unreadable; serving the last snapshot", extra={"error": str(exc)})
+                return
+            built = await asyncio.to_thread(snapshot.build, self.zones, inventory, revision)
+            self._publish(built, reason)
+
+    def _publish(self, built: snapshot.Snapshot, reason: str) -> None:
+        self.current = built
+        self.publish(built)
+        log.info(
+            "snapshot published",
+            extra={
+                "reason": reason,
+                "revision": built.revision,
+                "pools": len(built.inventory.pools),
+                "build_ms": round(built.build_seconds * 1000, 1),
+                "age_ms": round((time.time() - built.built_at) * 1000, 1),
+            },
+        )
