@@ -160,7 +160,8 @@ def serve(settings: Settings) -> int:
         zones = zonefile.load_zones(settings.zones)
         store = open_store(settings.db)
         _first_start(store, settings.zones, zones)
-        follower = SnapshotFollower(store, zones, lambda _: None)
+        bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+        follower = SnapshotFollower(store, zones, lambda _: None, ttl_bounds=bounds)
         first = follower.build_now()
     except (ZoneError, DeclarationError, StoreError) as exc:
         logger.error("not starting", extra={"errors": str(exc)})

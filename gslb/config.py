@@ -68,6 +68,13 @@ class Settings:
     # Any SQLAlchemy URL; the default is a SQLite file in the working directory. Its environment
     # variable is GSLB_DB_URL (see _ENV_NAMES).
     db: str = "sqlite:///gslb.sqlite"
+    # Sticky policies key clients by their network: the ECS subnet, else the source address
+    # truncated to these prefix lengths.
+    client_prefix_v4: int = 24
+    client_prefix_v6: int = 56
+    # Every pool's TTL is kept within these bounds, whatever a pool declares.
+    pool_ttl_floor: int = 5
+    pool_ttl_ceiling: int = 300
     # Set when ``listen`` was left at its default: an IPv6 default that the host cannot bind
     # (no IPv6 on the machine) is then skipped with a warning instead of failing start-up.
     listen_is_default: bool = field(default=True, compare=False)
@@ -83,6 +90,15 @@ class Settings:
             raise ConfigError("listen: at least one ADDRESS:PORT is required")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"log_level: {self.log_level!r} is not debug, info, warning or error")
+        if not 0 <= self.client_prefix_v4 <= 32:
+            raise ConfigError(f"client_prefix_v4: {self.client_prefix_v4} is outside 0-32")
+        if not 0 <= self.client_prefix_v6 <= 128:
+            raise ConfigError(f"client_prefix_v6: {self.client_prefix_v6} is outside 0-128")
+        if not 0 <= self.pool_ttl_floor <= self.pool_ttl_ceiling <= 86400:
+            raise ConfigError(
+                f"pool_ttl_floor/pool_ttl_ceiling: need 0 <= floor <= ceiling <= 86400, "
+                f"got {self.pool_ttl_floor} and {self.pool_ttl_ceiling}"
+            )
         if not self.db.strip():
             raise ConfigError("db: a database URL is required, e.g. sqlite:///gslb.sqlite")
         return self
@@ -124,7 +140,10 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return _endpoints(value, setting)
     if name == "transfer_allow":
         return _networks(value, setting)
-    if name in ("max_udp_payload", "tcp_max_connections"):
+    if name in (
+        "max_udp_payload", "tcp_max_connections", "client_prefix_v4", "client_prefix_v6", "pool_ttl_floor",
+        "pool_ttl_ceiling",
+    ):  # fmt: skip
         return _number(value, setting, int)
     if name == "tcp_idle_timeout":
         return _number(value, setting, float)

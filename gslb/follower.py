@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from gslb import snapshot
 from gslb.errors import StoreError
+from gslb.model import Inventory
 from gslb.store import Store
 from gslb.zonefile import LoadedZone
 
@@ -32,11 +33,13 @@ class SnapshotFollower:
         zones: Sequence[LoadedZone],
         publish: Callable[[snapshot.Snapshot], None],
         interval: float = DEFAULT_INTERVAL,
+        ttl_bounds: tuple[int, int] = (0, 86400),
     ) -> None:
         self.store = store
         self.zones = list(zones)
         self.publish = publish
         self.interval = interval
+        self.ttl_bounds = ttl_bounds
         self.current: snapshot.Snapshot | None = None
         self._store_failing = False
         self._rebuild = asyncio.Lock()
@@ -44,7 +47,7 @@ class SnapshotFollower:
     def build_now(self) -> snapshot.Snapshot:
         """Load the store and build a snapshot synchronously (start-up)."""
         revision, inventory = self.store.load()
-        built = snapshot.build(self.zones, inventory, revision)
+        built = self._build(inventory, revision)
         self._publish(built, "start")
         return built
 
@@ -76,8 +79,11 @@ class SnapshotFollower:
             except StoreError as exc:
                 log.error("store unreadable; serving the last snapshot", extra={"error": str(exc)})
                 return
-            built = await asyncio.to_thread(snapshot.build, self.zones, inventory, revision)
+            built = await asyncio.to_thread(self._build, inventory, revision)
             self._publish(built, reason)
+
+    def _build(self, inventory: Inventory, revision: int) -> snapshot.Snapshot:
+        return snapshot.build(self.zones, inventory, revision, ttl_bounds=self.ttl_bounds)
 
     def _publish(self, built: snapshot.Snapshot, reason: str) -> None:
         self.current = built

@@ -6,10 +6,11 @@ one reference assignment, so a responder never sees half an update and never tak
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Iterable, Iterator, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.name
 import dns.rdataclass
@@ -24,6 +25,7 @@ from gslb.model import Inventory
 from gslb.zonefile import LoadedZone
 
 CLASS_IN = dns.rdataclass.IN
+log = logging.getLogger("gslb.snapshot")
 
 # Types chased through a CNAME ahead of time: the ones clients actually ask for.
 PRECOMPUTED_CHASE_TYPES = (A, AAAA)
@@ -66,6 +68,7 @@ def build(
     revision: int = 0,
     rng: random.Random | None = None,
     unhealthy: Set[tuple[str, str]] = frozenset(),
+    ttl_bounds: tuple[int, int] = (0, 86400),
 ) -> Snapshot:
     """Index the zones and pools and render every question whose answer is known ahead of time.
 
@@ -73,7 +76,7 @@ def build(
     """
     started = time.perf_counter()
     zones = list(zones)
-    inventory = inventory or Inventory()
+    inventory = _bounded_ttls(inventory or Inventory(), *ttl_bounds)
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
     pools = {
         (owner.canonicalize(), qtype): a
@@ -100,6 +103,20 @@ def build(
     return Snapshot(
         catalog, answers, negative, infos, inventory, revision, build_seconds=time.perf_counter() - started
     )
+
+
+def _bounded_ttls(inventory: Inventory, floor: int, ceiling: int) -> Inventory:
+    """Pools with their TTL kept within the server's bounds (``pool_ttl_floor``/``_ceiling``)."""
+    pools = []
+    for pool in inventory.pools:
+        ttl = min(max(pool.ttl, floor), ceiling)
+        if ttl != pool.ttl:
+            log.warning(
+                "pool TTL outside the server's bounds; using the bound",
+                extra={"pool": pool.name, "declared": pool.ttl, "served": ttl},
+            )
+        pools.append(replace(pool, ttl=ttl) if ttl != pool.ttl else pool)
+    return replace(inventory, pools=tuple(pools))
 
 
 def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:

@@ -160,7 +160,12 @@ class DnsServer:
     def __init__(self, settings: Settings, holder: SnapshotHolder) -> None:
         self.settings = settings
         self.holder = holder
-        self.responder_settings = ResponderSettings(settings.max_udp_payload, settings.transfer_allow)
+        self.responder_settings = ResponderSettings(
+            settings.max_udp_payload,
+            settings.transfer_allow,
+            client_prefix_v4=settings.client_prefix_v4,
+            client_prefix_v6=settings.client_prefix_v6,
+        )
         self.tcp = TcpListener(
             holder, self.responder_settings, settings.tcp_idle_timeout, settings.tcp_max_connections
         )

@@ -75,3 +75,13 @@ def test_readme_toml_example_is_valid(tmp_path: Path) -> None:
     settings = load(config, environ={})
     assert [str(e) for e in settings.listen] == ["127.0.0.1:53", "[::1]:53"]
     assert settings.zones == Path("/etc/gslb/zones")
+
+
+def test_client_prefixes_and_pool_ttl_bounds() -> None:
+    settings = load(environ={"GSLB_CLIENT_PREFIX_V4": "20"}, overrides={"pool_ttl_floor": 10})
+    assert (settings.client_prefix_v4, settings.client_prefix_v6) == (20, 56)
+    assert (settings.pool_ttl_floor, settings.pool_ttl_ceiling) == (10, 300)
+    with pytest.raises(ConfigError, match="client_prefix_v6"):
+        load(environ={}, overrides={"client_prefix_v6": 129})
+    with pytest.raises(ConfigError, match="pool_ttl_floor"):
+        load(environ={}, overrides={"pool_ttl_floor": 400})

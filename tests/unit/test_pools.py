@@ -152,3 +152,16 @@ def test_a_static_cname_to_a_pool_name_is_balanced_like_the_pool() -> None:
         assert [r.rdtype for r in response.answer] == [dns.rdatatype.CNAME, dns.rdatatype.A]
         seen.add(addresses(response)[1])
     assert seen == {"192.0.2.1", "192.0.2.2", "192.0.2.3"}
+
+
+def test_pool_ttls_are_kept_within_the_server_bounds() -> None:
+    short = pool(members=(Member("ams", "192.0.2.1"),), ttl=1)
+    snap = snapshot.build(ZONES, Inventory(SITES, (short,)), ttl_bounds=(5, 300))
+    assert ask(snap, "lb.auth.test").answer[0].ttl == 5
+    long = pool(members=(Member("ams", "192.0.2.1"),), ttl=3600)
+    assert (
+        ask(snapshot.build(ZONES, Inventory(SITES, (long,)), ttl_bounds=(5, 300)), "lb.auth.test")
+        .answer[0]
+        .ttl
+        == 300
+    )
