@@ -69,7 +69,8 @@ def test_ipv6_endpoint_syntax() -> None:
 
 def test_readme_toml_example_is_valid(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
-    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in readme.split("```toml\n")[1:]]
+    example = next(block for block in blocks if block.startswith("zones ="))
     config = tmp_path / "gslb.toml"
     config.write_text(example)
     settings = load(config, environ={})

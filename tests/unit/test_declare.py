@@ -9,6 +9,7 @@ import pytest
 
 from gslb.declare import DeclarationError, read_declarations
 from gslb.model import AdminState, AllDown, LvsMode, Member, Policy, PoolKind
+from tests.conftest import ROOT
 
 ZONES = ["gslb.example.test.", "example.net."]
 STATIC = {"mail.gslb.example.test.": "zones/gslb.example.test.zone"}
@@ -173,3 +174,11 @@ def test_problems_name_the_file_and_duplicates_across_files(tmp_path: Path) -> N
     assert f"{tmp_path / 'b.toml'}: sites.ams: also declared in {tmp_path / 'a.toml'}" in lines
     assert f"{tmp_path / 'b.toml'}: pools.p.names: must be a list of strings" in lines
     assert any(line.startswith(f"{tmp_path / 'c.toml'}: (file): invalid TOML") for line in lines)
+
+
+def test_readme_pools_example_is_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = next(block for block in readme.split("```toml\n")[1:] if block.startswith("[sites."))
+    (tmp_path / "pools.toml").write_text(example.split("```", 1)[0])
+    inventory = read_declarations(tmp_path, ["gslb.example.test."], {})
+    assert [p.name for p in inventory.pools] == ["www"] and len(inventory.pools[0].members) == 2
