@@ -75,10 +75,10 @@ def find_tools() -> Tools:
     return Tools(dnsperf=str(found["dnsperf"]), knotd=str(found["knotd"]), taskset=str(found["taskset"]))
 
 
-def start_server(name: str, tools: Tools, zones: Path) -> ServerProcess:
+def start_server(name: str, tools: Tools, zones: Path, scratch: Path) -> ServerProcess:
     if name == "gslb":
         return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
-    return knot_server(tools.knotd, zones, tools.taskset, SERVER_CPU)
+    return knot_server(tools.knotd, zones, tools.taskset, SERVER_CPU, scratch)
 
 
 def run_rounds(
@@ -89,13 +89,14 @@ def run_rounds(
     *,
     rounds: int,
     seconds: float,
+    scratch: Path,
 ) -> tuple[list[Measurement], dict[str, list[str]]]:
     """Every round runs each server in turn over every workload; returns the runs and odd server log lines."""
     measurements: list[Measurement] = []
     odd_lines: dict[str, list[str]] = {name: [] for name in SERVERS}
     for round_number in range(1, rounds + 1):
         for name in SERVERS:
-            with start_server(name, tools, zones) as server:
+            with start_server(name, tools, zones, scratch) as server:
                 for workload in workloads:
                     max_run = measure(server, tools.generator, files[workload.name], seconds, None)
                     rate = max(1, round(max_run.report.qps * FIXED_RATE_SHARE))
@@ -170,7 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as tmp:
         files = {workload.name: workload.write(Path(tmp)) for workload in workloads}
         measurements, odd_lines = run_rounds(
-            tools, args.zones.resolve(), workloads, files, rounds=args.rounds, seconds=args.seconds
+            tools,
+            args.zones.resolve(),
+            workloads,
+            files,
+            rounds=args.rounds,
+            seconds=args.seconds,
+            scratch=Path(tmp),
         )
     summaries = {workload.name: summarise(measurements, workload.name) for workload in workloads}
     print(f"\ngslb {revision} vs Knot DNS; servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.servers.gslb import GslbProcess
 from tests.servers.knot import KnotServer, ZoneSource
+from tests.servers.static_pools import with_pools_as_static_rrsets
 
 ZONE_SUFFIX = ".zone"
 """gslb names a zone after its file (``gslb.example.test.zone``); Knot is given the same origins."""
@@ -38,9 +39,11 @@ def gslb_server(repo_root: Path, zones: Path, taskset: str, cpu: int) -> GslbPro
     return GslbProcess(zones, probe_zone=probe_zone, workdir=repo_root, prefix=pinned(taskset, cpu))
 
 
-def knot_server(knotd: str, zones: Path, taskset: str, cpu: int) -> KnotServer:
-    """knotd with one UDP, TCP and background worker, on copies of the same zone files."""
-    return KnotServer(zone_sources(zones), knotd, prefix=pinned(taskset, cpu))
+def knot_server(knotd: str, zones: Path, taskset: str, cpu: int, scratch: Path) -> KnotServer:
+    """knotd with one UDP, TCP and background worker, on copies of the same zone files in which each
+    pool is a static RRset of all its members (plain round robin: what Knot can do)."""
+    sources = with_pools_as_static_rrsets(zone_sources(zones), zones, scratch)
+    return KnotServer(sources, knotd, prefix=pinned(taskset, cpu))
 
 
 def trouble(log: str) -> list[str]:

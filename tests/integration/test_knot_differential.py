@@ -34,9 +34,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from gslb.apply import declared
-from gslb.zonefile import load_zones
 from tests.integration.knot import KnotServer, ZoneSource
+from tests.servers.static_pools import with_pools_as_static_rrsets
 
 pytestmark = pytest.mark.reference
 
@@ -374,24 +373,9 @@ ALLOWED_DIFFERENCES = (any_may_pick_other_rrsets, pool_answers_are_a_subset)
 
 @pytest.fixture(scope="module")
 def knot_zones(tmp_path_factory: pytest.TempPathFactory) -> tuple[ZoneSource, ...]:
-    """The same zones for Knot, with each pool of zones/pools.toml written out as static RRsets of all its
+    """The same zones for Knot, each pool of zones/pools.toml written out as a static RRset of all its
     members: the answer a server without pools gives, of which gslb's pool answers must be subsets."""
-    directory = tmp_path_factory.mktemp("knot-zones")
-    zones = load_zones(REPO / "zones")
-    inventory = declared(REPO / "zones", zones)
-    sources = []
-    for source in ZONES:
-        text = source.path.read_text()
-        for pool in inventory.pools:
-            for owner in pool.names:
-                if owner.endswith(f".{source.origin}."):
-                    for member in pool.members:
-                        rdtype = "AAAA" if ":" in member.address else "A"
-                        text += f"{owner} {pool.ttl} IN {rdtype} {member.address}\n"
-        path = directory / source.path.name
-        path.write_text(text)
-        sources.append(ZoneSource(source.origin, path))
-    return tuple(sources)
+    return tuple(with_pools_as_static_rrsets(ZONES, REPO / "zones", tmp_path_factory.mktemp("knot-zones")))
 
 
 @pytest.fixture(scope="module")
