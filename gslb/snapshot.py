@@ -19,7 +19,7 @@ import dns.rrset
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
 from gslb.dns.negative import NegativeZone
-from gslb.dns.pools import PoolAnswer, compile_pools, pool_rrsets
+from gslb.dns.pools import PoolAnswer, PoolCompiler, pool_rrsets
 from gslb.dns.render import Answer, render
 from gslb.model import Inventory
 from gslb.zonefile import LoadedZone
@@ -69,6 +69,7 @@ def build(
     rng: random.Random | None = None,
     unhealthy: Set[tuple[str, str]] = frozenset(),
     ttl_bounds: tuple[int, int] = (0, 86400),
+    compiler: PoolCompiler | None = None,
 ) -> Snapshot:
     """Index the zones and pools and render every question whose answer is known ahead of time.
 
@@ -80,7 +81,9 @@ def build(
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
     pools = {
         (owner.canonicalize(), qtype): a
-        for (owner, qtype), a in compile_pools(inventory, catalog, rng, unhealthy).items()
+        for (owner, qtype), a in (compiler or PoolCompiler(rng))
+        .compile(inventory, catalog, unhealthy)
+        .items()
     }
     answers: dict[bytes, Answer | PoolAnswer] = {}
     for data in catalog.zones.values():

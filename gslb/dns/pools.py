@@ -27,7 +27,7 @@ import dns.rrset
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
 from gslb.dns.render import Answer, render
 from gslb.dns.wire import RCODE_NOERROR
-from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind
+from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind, Site
 from gslb.policy import Candidate, ClientKey, Selector, compile_selector, fail_open_candidates
 
 log = logging.getLogger("gslb.pools")
@@ -88,89 +88,127 @@ def pool_rrsets(inventory: Inventory) -> dict[dns.name.Name, list[dns.rrset.RRse
     return placed
 
 
+class PoolCompiler:
+    """Compiles pools, remembering what it compiled so that one changed pool costs one pool.
+
+    Selectors (a source_hash table costs milliseconds) are cached by their inputs, and whole
+    address-pool answers by the pool's value, the health of its members and the sites; a snapshot
+    rebuild after a write then recompiles only what the write changed. One compiler serves one
+    set of zone files: make a new one when they are reloaded (answers embed their SOA).
+    """
+
+    def __init__(self, rng: random.Random | None = None, limit: int = 50_000) -> None:
+        self.rng = rng or random.Random()
+        self.limit = limit
+        self._selectors: dict[tuple[object, ...], Selector | None] = {}
+        self._answers: dict[tuple[object, ...], PoolAnswer | None] = {}
+
+    def compile(
+        self, inventory: Inventory, catalog: Catalog, unhealthy: Set[tuple[str, str]] = frozenset()
+    ) -> dict[tuple[dns.name.Name, int], PoolAnswer]:
+        """Every (owner, qtype) a pool answers, with its selector and rendered answers.
+
+        ``unhealthy`` holds the (pool, member address) pairs that health checks currently fail.
+        """
+        if len(self._selectors) > self.limit or len(self._answers) > self.limit:
+            self._selectors.clear()
+            self._answers.clear()
+        pools = {p.name: p for p in inventory.pools}
+        compiled: dict[tuple[dns.name.Name, int], PoolAnswer] = {}
+        for pool in inventory.pools:
+            chain = _fallback_chain(pool, pools)
+            health = frozenset((p, a) for p, a in unhealthy if p in {c.name for c in chain})
+            for text in pool.names:
+                owner = dns.name.from_text(text)
+                zone = catalog.find(owner)
+                if zone is None:
+                    log.warning(
+                        "pool name outside every served zone; not answered",
+                        extra={"pool": pool.name, "owner": text},
+                    )
+                    continue
+                types = CNAME_POOL_TYPES if pool.kind is PoolKind.CNAME else (A, AAAA)
+                for qtype in types:
+                    key = (chain, owner, qtype, health, inventory.sites)
+                    if pool.kind is PoolKind.CNAME or key not in self._answers:
+                        # CNAME pools follow their targets through the zones: never reused.
+                        self._answers[key] = self._compile(
+                            chain, owner, qtype, zone, catalog, inventory, health
+                        )
+                    answer = self._answers[key]
+                    if answer is not None:
+                        compiled[owner, qtype] = answer
+        return compiled
+
+    def selector(
+        self, candidates: list[Candidate], pool: Pool, count: int, sites: tuple[Site, ...]
+    ) -> Selector | None:
+        key = (tuple(candidates), pool.policy, count, sites, pool.site_order)
+        if key not in self._selectors:
+            self._selectors[key] = compile_selector(
+                candidates, pool.policy, count, sites=sites, site_order=pool.site_order, rng=self.rng
+            )
+        return self._selectors[key]
+
+    def _compile(
+        self,
+        chain: tuple[Pool, ...],
+        owner: dns.name.Name,
+        qtype: int,
+        zone: ZoneData,
+        catalog: Catalog,
+        inventory: Inventory,
+        unhealthy: Set[tuple[str, str]],
+    ) -> PoolAnswer | None:
+        """The answer for one question, following all-down fallbacks; None: the family is absent."""
+        pool = chain[0]
+        for source in chain:
+            members = _members_for(source, qtype)
+            if not members and source is pool:
+                return None  # e.g. AAAA for a pool without IPv6 members: the general rules say NODATA
+            candidates = [Candidate.of(m, healthy=(source.name, m.address) not in unhealthy) for m in members]
+            count = 1 if source.kind is PoolKind.CNAME else source.count
+            selector = self.selector(candidates, source, count, inventory.sites)
+            if selector is None and source.all_down is AllDown.FAIL_OPEN:
+                selector = self.selector(
+                    list(fail_open_candidates(candidates)), source, count, inventory.sites
+                )
+            if selector is not None:
+                resolutions = tuple(
+                    _resolution(qtype, source, owner, [members[i].address for i in choice], catalog)
+                    for choice in selector.choices
+                )
+                answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
+                return PoolAnswer(pool.name, selector, answers, selector.uses_client, resolutions)
+            if source.all_down is not AllDown.FALLBACK:
+                break
+            log.warning(
+                "pool all down; trying its fallback", extra={"pool": source.name, "fallback": source.fallback}
+            )
+        log.warning("pool all down; answering NODATA", extra={"pool": pool.name, "owner": owner.to_text()})
+        nodata = Resolution(RCODE_NOERROR, True, (), (zone.negative_soa,))
+        return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
+
+
 def compile_pools(
     inventory: Inventory,
     catalog: Catalog,
     rng: random.Random | None = None,
     unhealthy: Set[tuple[str, str]] = frozenset(),
 ) -> dict[tuple[dns.name.Name, int], PoolAnswer]:
-    """Every (owner, qtype) a pool answers, with its selector and rendered answers.
-
-    ``unhealthy`` holds the (pool, member address) pairs that health checks currently fail.
-    """
-    rng = rng or random.Random()
-    pools = {p.name: p for p in inventory.pools}
-    compiled: dict[tuple[dns.name.Name, int], PoolAnswer] = {}
-    for pool in inventory.pools:
-        for text in pool.names:
-            owner = dns.name.from_text(text)
-            zone = catalog.find(owner)
-            if zone is None:
-                log.warning(
-                    "pool name outside every served zone; not answered",
-                    extra={"pool": pool.name, "owner": text},
-                )
-                continue
-            types = CNAME_POOL_TYPES if pool.kind is PoolKind.CNAME else (A, AAAA)
-            for qtype in types:
-                answer = _compile(pool, pools, owner, qtype, zone, catalog, inventory, rng, unhealthy)
-                if answer is not None:
-                    compiled[owner, qtype] = answer
-    return compiled
+    """Compile every pool from scratch (tests, one-off builds); servers keep a PoolCompiler."""
+    return PoolCompiler(rng).compile(inventory, catalog, unhealthy)
 
 
-def _compile(
-    pool: Pool,
-    pools: Mapping[str, Pool],
-    owner: dns.name.Name,
-    qtype: int,
-    zone: ZoneData,
-    catalog: Catalog,
-    inventory: Inventory,
-    rng: random.Random,
-    unhealthy: Set[tuple[str, str]],
-) -> PoolAnswer | None:
-    """The answer for one question, following all-down fallbacks; None: the family is absent."""
-    source = pool
-    for _ in range(MAX_FALLBACK_DEPTH):
-        members = _members_for(source, qtype)
-        if not members and source is pool:
-            return None  # e.g. AAAA for a pool without IPv6 members: the general rules say NODATA
-        candidates = [Candidate.of(m, healthy=(source.name, m.address) not in unhealthy) for m in members]
-        count = 1 if source.kind is PoolKind.CNAME else source.count
-        selector = compile_selector(
-            candidates, source.policy, count, sites=inventory.sites, site_order=source.site_order, rng=rng
-        )
-        if selector is None and source.all_down is AllDown.FAIL_OPEN:
-            selector = compile_selector(
-                fail_open_candidates(candidates),
-                source.policy,
-                count,
-                sites=inventory.sites,
-                site_order=source.site_order,
-                rng=rng,
-            )
-        if selector is not None:
-            log.debug(
-                "pool compiled", extra={"pool": pool.name, "qtype": qtype, "choices": len(selector.choices)}
-            )
-            resolutions = tuple(
-                _resolution(qtype, source, owner, [members[i].address for i in choice], catalog)
-                for choice in selector.choices
-            )
-            answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
-            return PoolAnswer(pool.name, selector, answers, selector.uses_client, resolutions)
-        if source.all_down is AllDown.FALLBACK and source.fallback is not None and source.fallback in pools:
-            log.warning(
-                "pool all down; answering from fallback",
-                extra={"pool": source.name, "fallback": source.fallback},
-            )
-            source = pools[source.fallback]
-            continue
-        break
-    log.warning("pool all down; answering NODATA", extra={"pool": pool.name, "owner": owner.to_text()})
-    nodata = Resolution(RCODE_NOERROR, True, (), (zone.negative_soa,))
-    return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
+def _fallback_chain(pool: Pool, pools: Mapping[str, Pool]) -> tuple[Pool, ...]:
+    """The pool, then the pools its all-down fallbacks lead to (loops cut, depth bounded)."""
+    chain = [pool]
+    while len(chain) < MAX_FALLBACK_DEPTH and chain[-1].all_down is AllDown.FALLBACK:
+        following = pools.get(chain[-1].fallback or "")
+        if following is None or following in chain:
+            break
+        chain.append(following)
+    return tuple(chain)
 
 
 def _members_for(pool: Pool, qtype: int) -> list[Member]:

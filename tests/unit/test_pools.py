@@ -5,14 +5,18 @@ from __future__ import annotations
 import collections
 import ipaddress
 import random
+from dataclasses import replace
 
 import dns.edns
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
 
 from gslb import snapshot, zonefile
+from gslb.dns.authority import Catalog
+from gslb.dns.pools import PoolCompiler, pool_rrsets
 from gslb.dns.responder import ResponderSettings, respond
 from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
@@ -165,3 +169,23 @@ def test_pool_ttls_are_kept_within_the_server_bounds() -> None:
         .ttl
         == 300
     )
+
+
+def test_the_compiler_recompiles_only_what_changed() -> None:
+    first = pool(Policy.SOURCE_HASH)
+    other = Pool("other", ("other.auth.test.",), members=(Member("nyc", "192.0.2.9"),))
+    inventory = Inventory(SITES, (first, other))
+    catalog = Catalog.from_zones((z.zone for z in ZONES), pool_rrsets(inventory))
+    compiler = PoolCompiler(random.Random(1))
+    before = compiler.compile(inventory, catalog)
+    again = compiler.compile(inventory, catalog)
+    assert all(again[key] is before[key] for key in before)  # nothing changed: nothing compiled
+    changed = Inventory(SITES, (replace(first, ttl=60), other))
+    after = compiler.compile(changed, catalog)
+    lb, elsewhere = dns.name.from_text("lb.auth.test."), dns.name.from_text("other.auth.test.")
+    assert after[lb, dns.rdatatype.A] is not before[lb, dns.rdatatype.A]
+    assert after[lb, dns.rdatatype.A].selector is before[lb, dns.rdatatype.A].selector  # same members
+    assert after[elsewhere, dns.rdatatype.A] is before[elsewhere, dns.rdatatype.A]
+    unhealthy = compiler.compile(inventory, catalog, frozenset({("lb", "192.0.2.1")}))
+    assert unhealthy[lb, dns.rdatatype.A] is not before[lb, dns.rdatatype.A]
+    assert unhealthy[elsewhere, dns.rdatatype.A] is before[elsewhere, dns.rdatatype.A]
