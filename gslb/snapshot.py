@@ -79,12 +79,8 @@ def build(
     zones = list(zones)
     inventory = _bounded_ttls(inventory or Inventory(), *ttl_bounds)
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
-    pools = {
-        (owner.canonicalize(), qtype): a
-        for (owner, qtype), a in (compiler or PoolCompiler(rng))
-        .compile(inventory, catalog, unhealthy)
-        .items()
-    }
+    compiled = (compiler or PoolCompiler(rng)).compile(inventory, catalog, unhealthy)
+    pools = {(owner.canonicalize(), qtype): answer for (owner, qtype), answer in compiled.items()}
     answers: dict[bytes, Answer | PoolAnswer] = {}
     for data in catalog.zones.values():
         for qname, qtype in _precomputed_questions(data):
