@@ -1,10 +1,10 @@
-"""gslb against Knot DNS under dnsperf on loopback: max QPS, latency at half load, CPU per query.
+"""gslb against Knot DNS and gdnsd under dnsperf on loopback: max QPS, latency at half load, CPU per query.
 
-Usage: python bench/dnsperf_example.py [--rounds 3] [--seconds 5] [--json]
+Usage: python bench/dnsperf_example.py [--rounds 3] [--seconds 5] [--servers gslb,knot,gdnsd] [--json]
 
 Method: each server is pinned to CPU 0 and dnsperf to CPU 1, one server runs at a time, the servers alternate
-round by round (gslb, Knot, gslb, Knot, ...), and the table shows medians over the rounds, so the gslb/Knot
-ratio compares figures from the same run of this script.
+round by round (gslb, Knot, gdnsd, gslb, ...), and the table shows medians over the rounds, so the gslb/Knot
+and gslb/gdnsd ratios compare figures from the same run of this script.
 """
 
 from __future__ import annotations
@@ -36,34 +36,40 @@ from bench.report import (  # noqa: E402
     render_table,
     summarise,
 )
-from bench.runs import CLIENT_CPU, SERVER_CPU, SERVERS, LoadGenerator, measure  # noqa: E402
-from bench.servers import gslb_server, knot_server, trouble  # noqa: E402
+from bench.runs import CLIENT_CPU, LABELS, SERVER_CPU, SERVERS, LoadGenerator, measure  # noqa: E402
+from bench.servers import gdnsd_server, gslb_server, knot_server, trouble  # noqa: E402
 from bench.workloads import Workload, all_workloads  # noqa: E402
 from tests.servers.process import ServerProcess  # noqa: E402
 
 TOOLS = {
     "dnsperf": "Debian package 'dnsperf'",
     "knotd": "Debian package 'knot'",
+    "gdnsd": "Debian package 'gdnsd'",
     "taskset": "Debian package 'util-linux'",
 }
+SERVER_TOOLS = {"knot": "knotd", "gdnsd": "gdnsd"}
+"""The program each reference server needs; gslb runs from the checkout."""
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-"""knotd lives in /usr/sbin, which is not on every user's PATH."""
+"""knotd and gdnsd live in /usr/sbin, which is not on every user's PATH."""
 
 
 @dataclass(frozen=True, slots=True)
 class Tools:
     dnsperf: str
-    knotd: str
     taskset: str
+    knotd: str = ""
+    gdnsd: str = ""
 
     @property
     def generator(self) -> LoadGenerator:
         return LoadGenerator(self.dnsperf, self.taskset, CLIENT_CPU)
 
 
-def find_tools() -> Tools:
-    """Locate dnsperf, knotd and taskset, or exit naming every one that is missing and its package."""
-    found = {name: shutil.which(name, path=SEARCH_PATH) for name in TOOLS}
+def find_tools(servers: Sequence[str]) -> Tools:
+    """Locate dnsperf, taskset and the chosen servers' programs, or exit naming every one that is missing
+    and its package."""
+    needed = ["dnsperf", "taskset", *(SERVER_TOOLS[name] for name in servers if name in SERVER_TOOLS)]
+    found = {name: shutil.which(name, path=SEARCH_PATH) for name in needed}
     missing = [f"{name} ({TOOLS[name]})" for name, path in found.items() if path is None]
     if missing:
         raise SystemExit(f"dnsperf_example: not installed: {', '.join(missing)}")
@@ -72,12 +78,14 @@ def find_tools() -> Tools:
         raise SystemExit(
             f"dnsperf_example: needs CPUs {SERVER_CPU} and {CLIENT_CPU}; allowed here: {sorted(cpus)}"
         )
-    return Tools(dnsperf=str(found["dnsperf"]), knotd=str(found["knotd"]), taskset=str(found["taskset"]))
+    return Tools(**{name: str(path) for name, path in found.items()})
 
 
 def start_server(name: str, tools: Tools, zones: Path, scratch: Path) -> ServerProcess:
     if name == "gslb":
         return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
+    if name == "gdnsd":
+        return gdnsd_server(tools.gdnsd, zones, tools.taskset, SERVER_CPU)
     return knot_server(tools.knotd, zones, tools.taskset, SERVER_CPU, scratch)
 
 
@@ -87,15 +95,17 @@ def run_rounds(
     workloads: Sequence[Workload],
     files: dict[str, Path],
     *,
+    servers: Sequence[str],
     rounds: int,
     seconds: float,
     scratch: Path,
-) -> tuple[list[Measurement], dict[str, list[str]]]:
-    """Every round runs each server in turn over every workload; returns the runs and odd server log lines."""
+) -> tuple[list[Measurement], dict[str, dict[str, list[int]]]]:
+    """Every round runs each server in turn over every workload; returns the runs and, per server, its odd
+    log lines with the rounds that logged them."""
     measurements: list[Measurement] = []
-    odd_lines: dict[str, list[str]] = {name: [] for name in SERVERS}
+    odd_lines: dict[str, dict[str, list[int]]] = {name: {} for name in servers}
     for round_number in range(1, rounds + 1):
-        for name in SERVERS:
+        for name in servers:
             with start_server(name, tools, zones, scratch) as server:
                 for workload in workloads:
                     max_run = measure(server, tools.generator, files[workload.name], seconds, None)
@@ -103,7 +113,7 @@ def run_rounds(
                     fixed_run = measure(server, tools.generator, files[workload.name], seconds, rate)
                     measurements.append(Measurement(round_number, name, workload.name, max_run, fixed_run))
                     print(
-                        f"round {round_number}/{rounds} {name:<4} {workload.name:<6} "
+                        f"round {round_number}/{rounds} {name:<5} {workload.name:<6} "
                         f"max {max_run.report.qps:>9,.0f} qps, lost {max_run.report.lost_percent:.2f}%; "
                         f"at {rate:,} qps: avg {fixed_run.report.latency_avg * 1e3:.3f} ms, "
                         f"{fixed_run.cpu_us_per_query:.1f} us/query; CPU 0 other "
@@ -112,7 +122,9 @@ def run_rounds(
                         flush=True,
                     )
                 log = server.stop()
-                odd_lines[name] += [f"round {round_number}: {line}" for line in trouble(log)]
+                for line in trouble(log):
+                    # A server logs the same warning at every start (gdnsd: the SOA TTL it clamps): one note.
+                    odd_lines[name].setdefault(line, []).append(round_number)
     return measurements, odd_lines
 
 
@@ -156,16 +168,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--zones", type=Path, default=REPO_ROOT / "zones", help="zone directory (default: the repo's zones/)"
     )
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated servers to run, in this order within a round (default {','.join(SERVERS)})",
+    )
     parser.add_argument("--json", action="store_true", help="also print every run and the summary as JSON")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.seconds <= 0:
         parser.error("--rounds must be >= 1 and --seconds > 0")
+    args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
+    unknown = sorted(set(args.servers) - set(SERVERS))
+    if unknown or not args.servers or len(set(args.servers)) != len(args.servers):
+        parser.error(f"--servers takes distinct names among {', '.join(SERVERS)}; got {args.servers}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    tools = find_tools()
+    tools = find_tools(args.servers)
     workloads = all_workloads()
     revision = gslb_revision()
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as tmp:
@@ -175,12 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.zones.resolve(),
             workloads,
             files,
+            servers=args.servers,
             rounds=args.rounds,
             seconds=args.seconds,
             scratch=Path(tmp),
         )
     summaries = {workload.name: summarise(measurements, workload.name) for workload in workloads}
-    print(f"\ngslb {revision} vs Knot DNS; servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}\n")
+    others = " and ".join(LABELS[name] for name in args.servers if name != "gslb")
+    versus = f" vs {others}" if others else ""
+    print(f"\ngslb {revision}{versus}; servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}\n")
     for workload in workloads:
         print(render_table(workload, summaries[workload.name], args.rounds, args.seconds))
         print()
@@ -194,12 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     notes += noise_notes(measurements)
     for name, lines in odd_lines.items():
-        notes += [f"{name} log: {line}" for line in lines]
+        for line, in_rounds in lines.items():
+            notes.append(f"{name} log, round {', '.join(map(str, in_rounds))}: {line}")
     for note in notes:
         print(f"note: {note}")
     if args.json:
         document = {
             "gslb_revision": revision,
+            "servers": args.servers,
             "rounds": args.rounds,
             "seconds": args.seconds,
             "fixed_rate_share": FIXED_RATE_SHARE,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench import loadgen
-from bench.runs import SERVER_CPU, SERVERS, Run
+from bench.runs import LABELS, REFERENCES, SERVER_CPU, SERVERS, Run
 from bench.workloads import Workload
 
 FIXED_RATE_SHARE = 0.5
@@ -36,7 +36,8 @@ class Summary:
     server: str
     workload: str
     qps: float
-    ratio: float
+    ratios: dict[str, float]
+    """This server's median QPS over each reference server's (Knot, gdnsd) that ran."""
     cpu_us_per_query: float
     cpu_us_per_query_at_max: float
     latency_avg_ms: float
@@ -66,9 +67,15 @@ def summarise(measurements: Sequence[Measurement], workload: str) -> list[Summar
         return statistics.median(values)
 
     by_server = {
-        name: [m for m in measurements if m.server == name and m.workload == workload] for name in SERVERS
+        name: runs
+        for name in SERVERS
+        if (runs := [m for m in measurements if m.server == name and m.workload == workload])
     }
-    reference_qps = median([m.max_run.report.qps for m in by_server[SERVERS[-1]]])
+    reference_qps = {
+        name: median([m.max_run.report.qps for m in by_server[name]])
+        for name in REFERENCES
+        if name in by_server
+    }
     summaries = []
     for name, runs in by_server.items():
         qps_values = [m.max_run.report.qps for m in runs]
@@ -78,7 +85,9 @@ def summarise(measurements: Sequence[Measurement], workload: str) -> list[Summar
                 server=name,
                 workload=workload,
                 qps=qps,
-                ratio=qps / reference_qps if reference_qps else float("nan"),
+                ratios={
+                    ref: qps / ref_qps if ref_qps else float("nan") for ref, ref_qps in reference_qps.items()
+                },
                 cpu_us_per_query=median([m.fixed_run.cpu_us_per_query for m in runs]),
                 cpu_us_per_query_at_max=median([m.max_run.cpu_us_per_query for m in runs]),
                 latency_avg_ms=median([m.fixed_run.report.latency_avg * 1e3 for m in runs]),
@@ -100,8 +109,10 @@ def summarise(measurements: Sequence[Measurement], workload: str) -> list[Summar
 
 
 def render_table(workload: Workload, summaries: Sequence[Summary], rounds: int, seconds: float) -> str:
+    references = list(summaries[0].ratios) if summaries else []
+    ratio_header = "".join(f" {'/' + LABELS[ref]:>6}" for ref in references)
     header = (
-        f"{'server':<6} {'QPS':>9} {'spread':>6} {'gslb/Knot':>9} {'srv CPU':>7} {'gen CPU':>7} "
+        f"{'server':<6} {'QPS':>9} {'spread':>6}{ratio_header} {'srv CPU':>7} {'gen CPU':>7} "
         f"{'@rate':>8} {'CPU us/q':>8} {'avg lat':>9} {'max lat':>9} {'lost@max':>8} {'lost@rate':>9} "
         f"{'other':>5}"
     )
@@ -113,12 +124,15 @@ def render_table(workload: Workload, summaries: Sequence[Summary], rounds: int, 
         "(worst round), lost@rate;",
         "  lost: all rounds pooled; spread: (max - min) / median QPS of the rounds; other: worst share of a "
         "run CPU 0 spent on other tasks.",
-        header,
-        "-" * len(header),
     ]
+    if references:
+        names = " and ".join(f"/{LABELS[ref]}" for ref in references)
+        lines.append(f"  {names}: the row's QPS over that server's (the gslb row: gslb's ratio to it).")
+    lines += [header, "-" * len(header)]
     for s in summaries:
+        ratios = "".join(f" {s.ratios[ref]:>6.2f}" for ref in references)
         lines.append(
-            f"{s.server:<6} {s.qps:>9,.0f} {s.qps_spread_percent:>5.0f}% {s.ratio:>9.2f} "
+            f"{s.server:<6} {s.qps:>9,.0f} {s.qps_spread_percent:>5.0f}%{ratios} "
             f"{s.server_cpu_percent_at_max:>6.0f}% {s.client_cpu_percent_at_max:>6.0f}% {s.fixed_rate:>8,} "
             f"{s.cpu_us_per_query:>8.1f} {s.latency_avg_ms:>6.3f} ms {s.latency_max_ms:>6.2f} ms "
             f"{s.lost_percent_at_max:>7.3f}% {s.lost_percent_fixed:>8.3f}% {s.other_load_percent:>4.0f}%"
@@ -161,9 +175,10 @@ def bottleneck_notes(summaries: Sequence[Summary]) -> list[str]:
 def rcode_check(measurements: Sequence[Measurement]) -> list[str]:
     """Warn when the servers answer the same workload with different RCODE mixes (a correctness smell)."""
     notes = []
+    servers = [name for name in SERVERS if any(m.server == name for m in measurements)]
     for workload in sorted({m.workload for m in measurements}):
         shares: dict[str, dict[str, float]] = {}
-        for name in SERVERS:
+        for name in servers:
             counts: dict[str, int] = {}
             for m in measurements:
                 if m.server == name and m.workload == workload:
@@ -171,10 +186,13 @@ def rcode_check(measurements: Sequence[Measurement]) -> list[str]:
                         counts[rcode] = counts.get(rcode, 0) + count
             total = sum(counts.values()) or 1
             shares[name] = {rcode: round(100 * count / total, 1) for rcode, count in counts.items()}
-        if shares["gslb"] != shares["knot"]:
-            notes.append(
-                f"workload {workload}: RCODE mix (%) differs: gslb {shares['gslb']} vs knot {shares['knot']}"
-            )
+        first = servers[0]
+        for name in servers[1:]:
+            if shares[name] != shares[first]:
+                notes.append(
+                    f"workload {workload}: RCODE mix (%) differs: "
+                    f"{first} {shares[first]} vs {name} {shares[name]}"
+                )
     return notes
 
 

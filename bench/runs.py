@@ -13,8 +13,11 @@ from tests.servers.process import ServerProcess
 
 SERVER_CPU = 0
 CLIENT_CPU = 1
-SERVERS = ("gslb", "knot")
-"""Run in this order within a round; the last one is the reference the ratio divides by."""
+SERVERS = ("gslb", "knot", "gdnsd")
+"""Run in this order within a round (those chosen with --servers)."""
+REFERENCES = ("knot", "gdnsd")
+"""The servers each row's QPS is divided by in the table's ratio columns, when they ran."""
+LABELS = {"gslb": "gslb", "knot": "Knot", "gdnsd": "gdnsd"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The servers under load: gslb and Knot DNS, each pinned to one CPU with taskset on a free loopback port.
+"""The servers under load: gslb, Knot DNS and gdnsd, each pinned to one CPU with taskset on a free
+loopback port.
 
 Starting, probing and stopping them is the integration tests' code (tests.servers): each server logs to a
 file in its own temporary directory and is stopped by its PID when the ``with`` block ends. This module
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.servers.gdnsd import GdnsdServer
 from tests.servers.gslb import GslbProcess
 from tests.servers.knot import KnotServer, ZoneSource
 from tests.servers.static_pools import with_pools_as_static_rrsets
@@ -17,7 +19,8 @@ from tests.servers.static_pools import with_pools_as_static_rrsets
 ZONE_SUFFIX = ".zone"
 """gslb names a zone after its file (``gslb.example.test.zone``); Knot is given the same origins."""
 
-_TROUBLE = re.compile(r"level=(warning|error|critical)|Traceback|\berror\b", re.IGNORECASE)
+_TROUBLE = re.compile(r"level=(warning|error|critical)|Traceback|\berror\b|^(warning|fatal):", re.IGNORECASE)
+"""gslb's levels, Python tracebacks, any ``error``, and gdnsd's line-leading ``warning:`` and ``fatal:``."""
 
 
 def zone_sources(zones: Path) -> list[ZoneSource]:
@@ -44,6 +47,12 @@ def knot_server(knotd: str, zones: Path, taskset: str, cpu: int, scratch: Path) 
     pool is a static RRset of all its members (plain round robin: what Knot can do)."""
     sources = with_pools_as_static_rrsets(zone_sources(zones), zones, scratch)
     return KnotServer(sources, knotd, prefix=pinned(taskset, cpu))
+
+
+def gdnsd_server(gdnsd: str, zones: Path, taskset: str, cpu: int) -> GdnsdServer:
+    """gdnsd with one UDP and one TCP thread, on copies of the same zone files in which each pool is a
+    ``weighted`` DYNA resource built from the same declarations (answer_count addresses per answer)."""
+    return GdnsdServer(zone_sources(zones), gdnsd, declarations=zones, prefix=pinned(taskset, cpu))
 
 
 def trouble(log: str) -> list[str]:
