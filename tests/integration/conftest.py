@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,3 +35,18 @@ def gslb_auth(all_zones: Path) -> Iterator[GslbProcess]:
     )
     with server:
         yield server
+
+
+def required_tool(name: str, package: str) -> str:
+    """The path of a program the tests need: a failure under CI, a skip on a developer machine."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is required under CI (Debian package {package})")
+        pytest.skip(f"{name} is not installed (Debian package {package})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dig() -> str:
+    return required_tool("dig", "dnsutils")

@@ -5,9 +5,7 @@ Each test runs exactly what the README shows (with the test's port), so the READ
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,16 +15,6 @@ from tests.conftest import ROOT
 from tests.integration.server import GslbProcess
 
 README = ROOT / "README.md"
-
-
-@pytest.fixture(scope="module")
-def dig() -> str:
-    path = shutil.which("dig")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("dig is required under CI (Debian package dnsutils)")
-        pytest.skip("dig is not installed (Debian package dnsutils)")
-    return path
 
 
 def readme_dig_commands() -> list[str]:

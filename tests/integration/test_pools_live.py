@@ -10,7 +10,6 @@ committed write must show in the answers within ``VISIBLE_WITHIN``.
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 import shutil
@@ -143,16 +142,6 @@ def latency_report(label: str, seconds: Sequence[float], server: GslbProcess) ->
 
 
 # --- fixtures ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def dig() -> str:
-    path = shutil.which("dig")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("dig is required under CI (Debian package dnsutils)")
-        pytest.skip("dig is not installed (Debian package dnsutils)")
-    return path
 
 
 @pytest.fixture(scope="module")
