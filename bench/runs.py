@@ -82,17 +82,6 @@ class Run:
         return self.server_cpu_seconds * 1e6 / completed if completed else float("nan")
 
 
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """A round's pair of runs for one server and workload: flat out, then at a fixed share of that rate."""
-
-    round: int
-    server: str
-    workload: str
-    max_run: Run
-    fixed_run: Run
-
-
 def measure(
     server: ServerProcess, generator: LoadGenerator, queries: Path, seconds: float, rate: int | None
 ) -> Run:

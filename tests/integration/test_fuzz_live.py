@@ -137,20 +137,27 @@ def hostile_packets(rng: random.Random, count: int) -> Iterator[bytes]:
             yield mutate(rng, rng.choice(seeds))
 
 
-def drain(sock: socket.socket, wait: float) -> list[bytes]:
-    """Every datagram that arrives on ``sock`` within ``wait`` seconds (at most 10000)."""
-    received = []
+def receive(sock: socket.socket, wait: float) -> Iterator[bytes]:
+    """What arrives on ``sock`` within ``wait`` seconds (at most 10000 reads), until a timeout, a
+    closed or reset connection, or an empty read."""
     deadline = time.monotonic() + wait
     for _ in range(10000):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            break
+            return
         sock.settimeout(remaining)
         try:
-            received.append(sock.recv(65535))
-        except TimeoutError:
-            break
-    return received
+            chunk = sock.recv(65535)
+        except (TimeoutError, ConnectionError):
+            return
+        if not chunk:
+            return
+        yield chunk
+
+
+def drain(sock: socket.socket, wait: float) -> list[bytes]:
+    """Every datagram that arrives on ``sock`` within ``wait`` seconds."""
+    return list(receive(sock, wait))
 
 
 def test_udp_fuzz(live: LiveServer) -> None:
@@ -207,21 +214,7 @@ def tcp_garbage(rng: random.Random, index: int) -> bytes:
 
 def read_until_closed(sock: socket.socket, limit: float) -> bytes:
     """All the server sends before it closes the connection or ``limit`` seconds pass."""
-    received = bytearray()
-    deadline = time.monotonic() + limit
-    for _ in range(10000):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        sock.settimeout(remaining)
-        try:
-            chunk = sock.recv(65535)
-        except (TimeoutError, ConnectionError):
-            break
-        if not chunk:
-            break
-        received += chunk
-    return bytes(received)
+    return b"".join(receive(sock, limit))
 
 
 def test_tcp_garbage(live: LiveServer) -> None:
