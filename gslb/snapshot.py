@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field, replace
 
 import dns.name
@@ -19,9 +19,16 @@ import dns.rrset
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
 from gslb.dns.negative import NegativeZone
-from gslb.dns.pools import PoolAnswer, PoolCompiler, pool_rrsets
+from gslb.dns.pools import (
+    CNAME_POOL_TYPES,
+    PoolAnswer,
+    PoolCompiler,
+    fallback_chain,
+    pool_rrsets,
+    unhealthy_by_pool,
+)
 from gslb.dns.render import Answer, render
-from gslb.model import Inventory
+from gslb.model import Inventory, Pool
 from gslb.zonefile import LoadedZone
 
 CLASS_IN = dns.rdataclass.IN
@@ -29,6 +36,12 @@ log = logging.getLogger("gslb.snapshot")
 
 # Types chased through a CNAME ahead of time: the ones clients actually ask for.
 PRECOMPUTED_CHASE_TYPES = (A, AAAA)
+# Types a pool's placeholder RRsets have (pool_rrsets) and every type a pool may answer.
+PLACEHOLDER_TYPES: frozenset[int] = frozenset({A, AAAA, CNAME})
+POOL_TYPES: frozenset[int] = frozenset({A, AAAA, *CNAME_POOL_TYPES})
+
+Question = tuple[dns.name.Name, int]
+PoolLookup = Callable[[dns.name.Name, int], PoolAnswer | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +56,7 @@ class ZoneInfo:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything the responder reads. Never mutated after ``build`` returns."""
+    """Everything the responder reads. Never mutated after ``build`` or ``update`` returns."""
 
     catalog: Catalog
     answers: dict[bytes, Answer | PoolAnswer]  # question wire, name lower-cased → answer
@@ -53,6 +66,11 @@ class Snapshot:
     revision: int = 0  # the store revision this snapshot reflects
     built_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
+    # What an incremental update needs, kept from the full build (never read by the responder):
+    pools: Mapping[str, Pool] = field(default_factory=dict, repr=False)  # served (TTL-bounded) pools
+    unhealthy: frozenset[tuple[str, str]] = frozenset()
+    dependents: Mapping[dns.name.Name, tuple[Question, ...]] = field(default_factory=dict, repr=False)
+    fallback_users: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
 
 def question_key(qname: dns.name.Name, qtype: int, qclass: int = CLASS_IN) -> bytes:
@@ -78,18 +96,25 @@ def build(
     started = time.perf_counter()
     zones = list(zones)
     inventory = _bounded_ttls(inventory or Inventory(), *ttl_bounds)
+    by_name = {pool.name: pool for pool in inventory.pools}
+    unhealthy = frozenset(unhealthy)
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
-    compiled = (compiler or PoolCompiler(rng)).compile(inventory, catalog, unhealthy)
+    compiled = (compiler or PoolCompiler(rng)).compile(inventory, catalog, unhealthy, pools=by_name)
     pools = {(owner.canonicalize(), qtype): answer for (owner, qtype), answer in compiled.items()}
+    pool_owners = {dns.name.from_text(text) for pool in inventory.pools for text in pool.names}
+
+    def pool_lookup(owner: dns.name.Name, qtype: int) -> PoolAnswer | None:
+        return pools.get((owner, qtype))
+
     answers: dict[bytes, Answer | PoolAnswer] = {}
+    dependents: dict[dns.name.Name, list[Question]] = {}
     for data in catalog.zones.values():
         for qname, qtype in _precomputed_questions(data):
             resolution = resolve(catalog, qname, qtype)
-            into_pool = _pool_at_chain_end(resolution, qtype, pools)
-            if into_pool is not None:
-                answers[question_key(qname, qtype)] = into_pool.behind(qname, qtype, _cnames(resolution))
-            else:
-                answers[question_key(qname, qtype)] = render(qname, qtype, CLASS_IN, resolution)
+            answers[question_key(qname, qtype)] = _static_answer(qname, qtype, resolution, pool_lookup)
+            if pool_owners and qname not in pool_owners:
+                for owner in _pool_names_used(resolution, pool_owners):
+                    dependents.setdefault(owner, []).append((qname, qtype))
     for (owner, qtype), pool_answer in pools.items():
         answers[question_key(owner, qtype)] = pool_answer
     infos = tuple(
@@ -100,8 +125,153 @@ def build(
     )
     negative = {z.apex: z for z in map(NegativeZone.from_zone, catalog.zones.values())}
     return Snapshot(
-        catalog, answers, negative, infos, inventory, revision, build_seconds=time.perf_counter() - started
+        catalog,
+        answers,
+        negative,
+        infos,
+        inventory,
+        revision,
+        build_seconds=time.perf_counter() - started,
+        pools=by_name,
+        unhealthy=unhealthy,
+        dependents={owner: tuple(questions) for owner, questions in dependents.items()},
+        fallback_users=_fallback_users(by_name),
     )
+
+
+def update(
+    old: Snapshot,
+    changed: Mapping[str, Pool | None],
+    revision: int,
+    unhealthy: Set[tuple[str, str]] | None = None,
+    ttl_bounds: tuple[int, int] = (0, 86400),
+    compiler: PoolCompiler | None = None,
+) -> Snapshot | None:
+    """``old`` with the ``changed`` pools and the new health, touching only what they reach.
+
+    Recompiles the changed pools, the pools whose all-down fallback leads to them, and the static
+    answers that name them (a CNAME into a pool, an MX or SRV target's addresses); copies the
+    answer table and the zones holding those names, and shares everything else with ``old``.
+    None when the change alters which names exist or where fallbacks lead (a pool created,
+    deleted, renamed, emptied, or re-pointed): a full ``build`` handles that.
+    """
+    started = time.perf_counter()
+    unhealthy = old.unhealthy if unhealthy is None else frozenset(unhealthy)
+    new_pools: dict[str, Pool] = {}
+    for name, written in changed.items():
+        before = old.pools.get(name)
+        if written is None or before is None:
+            return None
+        pool = _bounded_ttls(Inventory(pools=(written,)), *ttl_bounds).pools[0]
+        if _shape(pool) != _shape(before):
+            return None
+        new_pools[name] = pool
+    catalog = _with_placeholders(old.catalog, pool_rrsets(Inventory(pools=tuple(new_pools.values()))))
+    if catalog is None:
+        return None
+    down_before, down_now = unhealthy_by_pool(old.unhealthy), unhealthy_by_pool(unhealthy)
+    sick = {
+        name for name in down_before.keys() | down_now.keys() if down_before.get(name) != down_now.get(name)
+    }
+    affected = {name for name in new_pools.keys() | sick if name in old.pools}
+    for name in list(affected):
+        affected |= old.fallback_users.get(name, frozenset())
+    pools = {**old.pools, **new_pools}
+    inventory = replace(old.inventory, pools=tuple(pools[pool.name] for pool in old.inventory.pools))
+    compiled = (compiler or PoolCompiler()).compile(inventory, catalog, unhealthy, only=affected, pools=pools)
+    answers = dict(old.answers)
+    owners: set[dns.name.Name] = set()
+    for name in affected:
+        for text in pools[name].names:
+            owner = dns.name.from_text(text)
+            owners.add(owner)
+            for qtype in POOL_TYPES:
+                key = question_key(owner, qtype)
+                answer = compiled.get((owner, qtype))
+                if answer is not None:
+                    answers[key] = answer
+                elif isinstance(answers.get(key), PoolAnswer):
+                    del answers[key]  # e.g. the last IPv6 member left: the general rules say NODATA
+
+    def pool_answer(owner: dns.name.Name, qtype: int) -> PoolAnswer | None:
+        found = answers.get(question_key(owner, qtype))
+        return found if isinstance(found, PoolAnswer) else None
+
+    for owner in owners:
+        for qname, qtype in old.dependents.get(owner, ()):
+            resolution = resolve(catalog, qname, qtype)
+            answers[question_key(qname, qtype)] = _static_answer(qname, qtype, resolution, pool_answer)
+    return replace(
+        old,
+        catalog=catalog,
+        answers=answers,
+        inventory=inventory,
+        revision=revision,
+        built_at=time.time(),
+        build_seconds=time.perf_counter() - started,
+        pools=pools,
+        unhealthy=unhealthy,
+    )
+
+
+def _shape(pool: Pool) -> tuple[object, ...]:
+    """What a pool's change must keep for ``update``: the names it makes exist, where it falls back."""
+    return (pool.names, pool.kind, pool.all_down, pool.fallback)
+
+
+def _static_answer(
+    qname: dns.name.Name, qtype: int, resolution: Resolution, pool_answer: PoolLookup
+) -> Answer | PoolAnswer:
+    """The rendered answer, or the pool's answers behind a static CNAME chain that ends at a pool."""
+    chain = _cnames(resolution)
+    if chain and qtype != CNAME:
+        target: dns.name.Name = chain[-1][0].target
+        into_pool = pool_answer(target.canonicalize(), qtype)
+        if into_pool is not None:
+            return into_pool.behind(qname, qtype, chain)
+    return render(qname, qtype, CLASS_IN, resolution)
+
+
+def _pool_names_used(resolution: Resolution, pool_owners: Set[dns.name.Name]) -> set[dns.name.Name]:
+    """Pool names whose records an answer shows: it must be rendered again when they change."""
+    return {rrset.name for rrset in resolution.answer + resolution.additional if rrset.name in pool_owners}
+
+
+def _with_placeholders(
+    catalog: Catalog, placeholders: Mapping[dns.name.Name, list[dns.rrset.RRset]]
+) -> Catalog | None:
+    """The catalog with these pool names' placeholder RRsets replaced (copy on write, per zone).
+
+    None when a name would start or stop existing: names and empty non-terminals would change.
+    """
+    tables: dict[dns.name.Name, dict[dns.name.Name, dict[int, dns.rrset.RRset]]] = {}
+    for owner, rrsets in placeholders.items():
+        zone = catalog.find(owner)
+        if zone is None:
+            continue  # outside every zone: never served (the compiler warns)
+        if not rrsets or owner not in zone.rrsets:
+            return None
+        table = tables.get(zone.origin)
+        if table is None:
+            table = tables[zone.origin] = dict(zone.rrsets)
+        by_type: dict[int, dns.rrset.RRset] = {
+            rdtype: rrset for rdtype, rrset in table[owner].items() if rdtype not in PLACEHOLDER_TYPES
+        }
+        by_type.update((rrset.rdtype, rrset) for rrset in rrsets)
+        table[owner] = by_type
+    zones = dict(catalog.zones)
+    for origin, table in tables.items():
+        zones[origin] = replace(zones[origin], rrsets=table)
+    return Catalog(zones)
+
+
+def _fallback_users(pools: Mapping[str, Pool]) -> dict[str, frozenset[str]]:
+    """For each pool, the pools whose all-down fallback chain passes through it."""
+    users: dict[str, set[str]] = {}
+    for pool in pools.values():
+        for link in fallback_chain(pool, pools)[1:]:
+            users.setdefault(link.name, set()).add(pool.name)
+    return {name: frozenset(names) for name, names in users.items()}
 
 
 def _bounded_ttls(inventory: Inventory, floor: int, ceiling: int) -> Inventory:
@@ -126,17 +296,6 @@ def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:
             break
         chain.append(rrset)
     return tuple(chain)
-
-
-def _pool_at_chain_end(
-    resolution: Resolution, qtype: int, pools: dict[tuple[dns.name.Name, int], PoolAnswer]
-) -> PoolAnswer | None:
-    """The pool answering where a static CNAME chain ends, if one does."""
-    chain = _cnames(resolution)
-    if not chain or qtype == CNAME:
-        return None
-    target: dns.name.Name = chain[-1][0].target
-    return pools.get((target.canonicalize(), qtype))
 
 
 def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import random
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 
 import dns.name
@@ -36,6 +36,7 @@ IN = dns.rdataclass.IN
 # Types a CNAME pool answers from its selector; anything else gets the general rules.
 CNAME_POOL_TYPES = (A, AAAA, CNAME, dns.rdatatype.HTTPS, dns.rdatatype.TXT, dns.rdatatype.MX)
 MAX_FALLBACK_DEPTH = 8
+CACHE_SLACK = 4  # cached answers per pool, at most, between two full compiles
 
 
 class StaticSelector:
@@ -92,32 +93,47 @@ class PoolCompiler:
     """Compiles pools, remembering what it compiled so that one changed pool costs one pool.
 
     Selectors (a source_hash table costs milliseconds) are cached by their inputs, and whole
-    address-pool answers by the pool's value, the health of its members and the sites; a snapshot
-    rebuild after a write then recompiles only what the write changed. One compiler serves one
-    set of zone files: make a new one when they are reloaded (answers embed their SOA).
+    address-pool answers by the pool's fallback chain, the health of its members and the sites; a
+    full compile keeps only the answers it used (so the cache follows the inventory's size), and
+    ``compile(..., only=...)`` compiles just the named pools, for an incremental update. One
+    compiler serves one set of zone files: make a new one when they are reloaded (answers embed
+    their SOA).
     """
 
-    def __init__(self, rng: random.Random | None = None, limit: int = 50_000) -> None:
+    def __init__(self, rng: random.Random | None = None) -> None:
         self.rng = rng or random.Random()
-        self.limit = limit
         self._selectors: dict[tuple[object, ...], Selector | None] = {}
         self._answers: dict[tuple[object, ...], PoolAnswer | None] = {}
 
     def compile(
-        self, inventory: Inventory, catalog: Catalog, unhealthy: Set[tuple[str, str]] = frozenset()
+        self,
+        inventory: Inventory,
+        catalog: Catalog,
+        unhealthy: Set[tuple[str, str]] = frozenset(),
+        *,
+        only: Collection[str] | None = None,
+        pools: Mapping[str, Pool] | None = None,
     ) -> dict[tuple[dns.name.Name, int], PoolAnswer]:
         """Every (owner, qtype) a pool answers, with its selector and rendered answers.
 
         ``unhealthy`` holds the (pool, member address) pairs that health checks currently fail.
+        ``only`` limits the work to the pools of those names (``pools``, the inventory's pools by
+        name, saves indexing them again).
         """
-        if len(self._selectors) > self.limit or len(self._answers) > self.limit:
-            self._selectors.clear()
-            self._answers.clear()
-        pools = {p.name: p for p in inventory.pools}
+        by_name = pools if pools is not None else {p.name: p for p in inventory.pools}
+        down = unhealthy_by_pool(unhealthy)
+        if len(self._selectors) > CACHE_SLACK * (len(by_name) + 1000):
+            self._selectors.clear()  # selectors of pools long changed; what is in use comes back
+        if only is None:
+            targets: Iterable[Pool] = inventory.pools
+            answers, self._answers = self._answers, {}
+        else:
+            targets = [by_name[name] for name in only if name in by_name]
+            answers = {}
         compiled: dict[tuple[dns.name.Name, int], PoolAnswer] = {}
-        for pool in inventory.pools:
-            chain = _fallback_chain(pool, pools)
-            health = frozenset((p, a) for p, a in unhealthy if p in {c.name for c in chain})
+        for pool in targets:
+            chain = fallback_chain(pool, by_name)
+            health = tuple(down.get(link.name, frozenset()) for link in chain)
             for text in pool.names:
                 owner = dns.name.from_text(text)
                 zone = catalog.find(owner)
@@ -130,18 +146,29 @@ class PoolCompiler:
                 types = CNAME_POOL_TYPES if pool.kind is PoolKind.CNAME else (A, AAAA)
                 for qtype in types:
                     key = (chain, owner, qtype, health, inventory.sites)
-                    if pool.kind is PoolKind.CNAME or key not in self._answers:
+                    if pool.kind is PoolKind.CNAME:
                         # CNAME pools follow their targets through the zones: never reused.
-                        self._answers[key] = self._compile(
-                            chain, owner, qtype, zone, catalog, inventory, health
+                        answer = self._compile(chain, owner, qtype, zone, catalog, inventory, down)
+                    elif key in self._answers:
+                        answer = self._answers[key]
+                    elif key in answers:
+                        answer = self._answers[key] = answers[key]
+                    else:
+                        answer = self._answers[key] = self._compile(
+                            chain, owner, qtype, zone, catalog, inventory, down
                         )
-                    answer = self._answers[key]
                     if answer is not None:
                         compiled[owner, qtype] = answer
+        if only is not None and len(self._answers) > CACHE_SLACK * (len(by_name) + 1000):
+            self._answers.clear()  # incremental compiles only add; start afresh rather than grow
         return compiled
 
     def selector(
-        self, candidates: list[Candidate], pool: Pool, count: int, sites: tuple[Site, ...]
+        self,
+        candidates: list[Candidate],
+        pool: Pool,
+        count: int,
+        sites: tuple[Site, ...],
     ) -> Selector | None:
         key = (tuple(candidates), pool.policy, count, sites, pool.site_order)
         if key not in self._selectors:
@@ -158,7 +185,7 @@ class PoolCompiler:
         zone: ZoneData,
         catalog: Catalog,
         inventory: Inventory,
-        unhealthy: Set[tuple[str, str]],
+        down: Mapping[str, frozenset[str]],
     ) -> PoolAnswer | None:
         """The answer for one question, following all-down fallbacks; None: the family is absent."""
         pool = chain[0]
@@ -166,7 +193,8 @@ class PoolCompiler:
             members = _members_for(source, qtype)
             if not members and source is pool:
                 return None  # e.g. AAAA for a pool without IPv6 members: the general rules say NODATA
-            candidates = [Candidate.of(m, healthy=(source.name, m.address) not in unhealthy) for m in members]
+            failing = down.get(source.name, frozenset())
+            candidates = [Candidate.of(m, healthy=m.address not in failing) for m in members]
             count = 1 if source.kind is PoolKind.CNAME else source.count
             selector = self.selector(candidates, source, count, inventory.sites)
             if selector is None and source.all_down is AllDown.FAIL_OPEN:
@@ -200,7 +228,15 @@ def compile_pools(
     return PoolCompiler(rng).compile(inventory, catalog, unhealthy)
 
 
-def _fallback_chain(pool: Pool, pools: Mapping[str, Pool]) -> tuple[Pool, ...]:
+def unhealthy_by_pool(unhealthy: Set[tuple[str, str]]) -> dict[str, frozenset[str]]:
+    """The failing member addresses of each pool: a pool looks up its own, not the whole set."""
+    grouped: dict[str, set[str]] = {}
+    for pool, address in unhealthy:
+        grouped.setdefault(pool, set()).add(address)
+    return {pool: frozenset(addresses) for pool, addresses in grouped.items()}
+
+
+def fallback_chain(pool: Pool, pools: Mapping[str, Pool]) -> tuple[Pool, ...]:
     """The pool, then the pools its all-down fallbacks lead to (loops cut, depth bounded)."""
     chain = [pool]
     while len(chain) < MAX_FALLBACK_DEPTH and chain[-1].all_down is AllDown.FALLBACK:

@@ -8,7 +8,7 @@ bumping the revision that readers poll and appending to the change log.
 from gslb.store.checks import check_inventory
 from gslb.store.edits import Edit, LoggedEdit, Outcome
 from gslb.store.engine import DEFAULT_URL
-from gslb.store.repository import Store, open_store
+from gslb.store.repository import Store, StoreDelta, open_store
 from gslb.store.tables import Action, ObjectType
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "ObjectType",
     "Outcome",
     "Store",
+    "StoreDelta",
     "check_inventory",
     "open_store",
 ]

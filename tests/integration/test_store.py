@@ -35,7 +35,7 @@ from gslb.model import (
     PoolKind,
     Site,
 )
-from gslb.store import Action, ObjectType, Store, open_store, rows
+from gslb.store import Action, ObjectType, Store, StoreDelta, open_store, rows
 from gslb.store import repository as repository_module
 
 POSTGRES_URL = os.environ.get("GSLB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -287,6 +287,32 @@ def test_member_writes_touch_one_member(store: Store) -> None:
     assert pool is not None and pool.members[2] == Member(
         "nyc", "203.0.113.10", weight=300, priority=0, state=AdminState.DRAINED
     )
+
+
+def test_delta_reads_the_pools_written_since_a_revision(store: Store) -> None:
+    start = store.apply_inventory(INVENTORY, "test").revision
+    assert store.delta(start) == StoreDelta(start, {})
+    store.patch_member("www", "203.0.113.10", "t", state=AdminState.DRAINED)
+    store.put_member("sorry", Member("lon", "198.51.100.2"), "t")
+    revision, everything = store.load()
+    delta = store.delta(start)
+    assert delta is not None and delta.revision == revision
+    assert delta.pools == {"www": everything.pool("www"), "sorry": everything.pool("sorry")}
+    assert store.delta(revision) == StoreDelta(revision, {})
+    store.delete_pool("www", "t")
+    deleted = store.delta(revision)
+    assert deleted is not None and deleted.pools == {"www": None}
+
+
+def test_delta_gives_up_on_site_changes_and_long_histories(store: Store) -> None:
+    start = store.apply_inventory(INVENTORY, "test").revision
+    store.put_site(replace(LON, region="eu-south"), "t")
+    assert store.delta(start) is None  # sites shape every topology pool: read everything
+    middle = store.revision()
+    for weight in (1, 2, 3):
+        store.patch_member("www", "192.0.2.10", "t", weight=weight)
+    assert store.delta(middle, limit=2) is None
+    assert store.delta(middle, limit=3) is not None
 
 
 @contextmanager
