@@ -44,10 +44,76 @@ def cpu_times(cpu: int) -> CpuTimes:
     raise ValueError(f"/proc/stat has no line for {label}")
 
 
-def process_seconds(pid: int) -> float:
-    """User plus system CPU time of process ``pid`` and all its threads, from /proc/PID/stat."""
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat from field 3 (state) on; raises OSError once the process is gone."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     # The command name (field 2) may hold spaces and parentheses; the fields after its last ')' start at 3.
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def process_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` and all its threads, from /proc/PID/stat."""
+    fields = _stat_fields(pid)
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / CLOCK_TICKS
+
+
+@dataclass(frozen=True, slots=True)
+class TreeTimes:
+    """CPU seconds of a process tree at one moment, and which processes it had then."""
+
+    seconds: float
+    processes: frozenset[tuple[int, int]]
+    """(PID, start time in clock ticks after boot) of each process: a PID reused by a restarted worker
+    still counts as a different process."""
+
+    @property
+    def pids(self) -> frozenset[int]:
+        return frozenset(pid for pid, _started in self.processes)
+
+
+def parents() -> dict[int, int]:
+    """PID -> parent PID of every process visible in /proc (field 4 of /proc/PID/stat)."""
+    result = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            result[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone between the listing and the read
+    return result
+
+
+def descendants(root: int, parent_of: dict[int, int]) -> set[int]:
+    """``root`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in parent_of.items():
+        children.setdefault(parent, []).append(pid)
+    found, pending = {root}, [root]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def tree_times(root: int) -> TreeTimes:
+    """CPU time of ``root`` and its descendants (a gslb supervisor and its workers), all threads.
+
+    Each process counts utime + stime and also cutime + cstime, the time of its children that exited and
+    were reaped: so a worker that dies and is replaced during a run still counts in the difference of two
+    samples, through its parent. What escapes: a child reaped by a process outside the tree, and a process
+    that left the tree by being re-parented. The processes are kept so that a change can be flagged.
+    """
+    ticks = 0
+    processes = set()
+    for pid in descendants(root, parents()):
+        try:
+            fields = _stat_fields(pid)
+        except OSError:
+            continue
+        ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        processes.add((pid, int(fields[19])))  # field 22, starttime
+    return TreeTimes(ticks / CLOCK_TICKS, frozenset(processes))

@@ -1,10 +1,12 @@
-"""gslb against Knot DNS and gdnsd under dnsperf on loopback: max QPS, latency at half load, CPU per query.
+"""gslb against Knot DNS and gdnsd under dnsperf on loopback: max QPS, CPU per query at a fixed rate,
+p50/p99 latency at half load, and the performance issue's targets judged from them.
 
-Usage: python bench/dnsperf_example.py [--rounds 3] [--seconds 5] [--servers gslb,knot,gdnsd] [--json]
+Usage: python bench/dnsperf_example.py [--rounds 3] [--seconds 5] [--servers gslb,gslb-w2,knot,gdnsd]
+                                       [--workloads pool,static,mixed] [--fixed-rate 30000] [--json]
 
 Method: each server is pinned to CPU 0 and dnsperf to CPU 1, one server runs at a time, the servers alternate
-round by round (gslb, Knot, gdnsd, gslb, ...), and the table shows medians over the rounds, so the gslb/Knot
-and gslb/gdnsd ratios compare figures from the same run of this script.
+round by round (gslb, gslb-w2, Knot, gdnsd, gslb, ...), and the tables show medians over the rounds, so the
+ratios compare figures from the same run of this script.
 """
 
 from __future__ import annotations
@@ -26,18 +28,28 @@ if str(REPO_ROOT) not in sys.path:
     # Run as a script, only bench/ is on the path; the bench package and tests.integration live at the root.
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench import targets  # noqa: E402
 from bench.report import (  # noqa: E402
-    FIXED_RATE_SHARE,
+    FIXED_RATE,
+    LATENCY_RATE_SHARE,
     Measurement,
     bottleneck_notes,
+    fixed_rate_notes,
     loss_notes,
     noise_notes,
+    process_notes,
     rcode_check,
     render_table,
     summarise,
 )
 from bench.runs import CLIENT_CPU, LABELS, SERVER_CPU, SERVERS, LoadGenerator, measure  # noqa: E402
-from bench.servers import gdnsd_server, gslb_server, knot_server, trouble  # noqa: E402
+from bench.servers import (  # noqa: E402
+    gdnsd_server,
+    gslb_has_workers_option,
+    gslb_server,
+    knot_server,
+    trouble,
+)
 from bench.workloads import Workload, all_workloads  # noqa: E402
 from tests.servers.process import ServerProcess  # noqa: E402
 
@@ -49,6 +61,7 @@ TOOLS = {
 }
 SERVER_TOOLS = {"knot": "knotd", "gdnsd": "gdnsd"}
 """The program each reference server needs; gslb runs from the checkout."""
+WORKLOAD_NAMES = tuple(workload.name for workload in all_workloads())
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 """knotd and gdnsd live in /usr/sbin, which is not on every user's PATH."""
 
@@ -73,6 +86,11 @@ def find_tools(servers: Sequence[str]) -> Tools:
     missing = [f"{name} ({TOOLS[name]})" for name, path in found.items() if path is None]
     if missing:
         raise SystemExit(f"dnsperf_example: not installed: {', '.join(missing)}")
+    if "gslb-w2" in servers and not gslb_has_workers_option(REPO_ROOT):
+        raise SystemExit(
+            "dnsperf_example: this checkout's `gslb serve` has no --workers option: leave gslb-w2 out of "
+            "--servers"
+        )
     cpus = os.sched_getaffinity(0)
     if not {SERVER_CPU, CLIENT_CPU} <= cpus:
         raise SystemExit(
@@ -84,6 +102,8 @@ def find_tools(servers: Sequence[str]) -> Tools:
 def start_server(name: str, tools: Tools, zones: Path, scratch: Path) -> ServerProcess:
     if name == "gslb":
         return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
+    if name == "gslb-w2":
+        return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU, workers=2)
     if name == "gdnsd":
         return gdnsd_server(tools.gdnsd, zones, tools.taskset, SERVER_CPU)
     return knot_server(tools.knotd, zones, tools.taskset, SERVER_CPU, scratch)
@@ -98,6 +118,7 @@ def run_rounds(
     servers: Sequence[str],
     rounds: int,
     seconds: float,
+    fixed_rate: int,
     scratch: Path,
 ) -> tuple[list[Measurement], dict[str, dict[str, list[int]]]]:
     """Every round runs each server in turn over every workload; returns the runs and, per server, its odd
@@ -108,16 +129,23 @@ def run_rounds(
         for name in servers:
             with start_server(name, tools, zones, scratch) as server:
                 for workload in workloads:
-                    max_run = measure(server, tools.generator, files[workload.name], seconds, None)
-                    rate = max(1, round(max_run.report.qps * FIXED_RATE_SHARE))
-                    fixed_run = measure(server, tools.generator, files[workload.name], seconds, rate)
-                    measurements.append(Measurement(round_number, name, workload.name, max_run, fixed_run))
+                    queries = files[workload.name]
+                    max_run = measure(server, tools.generator, queries, seconds, None)
+                    fixed_run = measure(server, tools.generator, queries, seconds, fixed_rate)
+                    latency_rate = max(1, round(max_run.report.qps * LATENCY_RATE_SHARE))
+                    latency_run = measure(
+                        server, tools.generator, queries, seconds, latency_rate, verbose=True
+                    )
+                    measurements.append(
+                        Measurement(round_number, name, workload.name, max_run, fixed_run, latency_run)
+                    )
+                    other = max(run.other_load_percent for run in (max_run, fixed_run, latency_run))
                     print(
-                        f"round {round_number}/{rounds} {name:<5} {workload.name:<6} "
+                        f"round {round_number}/{rounds} {name:<7} {workload.name:<6} "
                         f"max {max_run.report.qps:>9,.0f} qps, lost {max_run.report.lost_percent:.2f}%; "
-                        f"at {rate:,} qps: avg {fixed_run.report.latency_avg * 1e3:.3f} ms, "
-                        f"{fixed_run.cpu_us_per_query:.1f} us/query; CPU 0 other "
-                        f"{max(max_run.other_load_percent, fixed_run.other_load_percent):.0f}%",
+                        f"at {fixed_rate:,} qps {fixed_run.cpu_us_per_query:.1f} us/query; "
+                        f"at {latency_rate:,} qps p50 {latency_run.report.latency_p50 * 1e3:.3f} ms "
+                        f"p99 {latency_run.report.latency_p99 * 1e3:.3f} ms; CPU 0 other {other:.0f}%",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -173,21 +201,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(SERVERS),
         help=f"comma-separated servers to run, in this order within a round (default {','.join(SERVERS)})",
     )
-    parser.add_argument("--json", action="store_true", help="also print every run and the summary as JSON")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOAD_NAMES),
+        help=f"comma-separated workloads to run (default {','.join(WORKLOAD_NAMES)})",
+    )
+    parser.add_argument(
+        "--fixed-rate",
+        type=int,
+        default=FIXED_RATE,
+        help=f"QPS of the CPU-per-query runs (default {FIXED_RATE:,}, the issue's target 2)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="also print every run, the summary and the targets as JSON"
+    )
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.seconds <= 0:
-        parser.error("--rounds must be >= 1 and --seconds > 0")
+    if args.rounds < 1 or args.seconds <= 0 or args.fixed_rate < 1:
+        parser.error("--rounds and --fixed-rate must be >= 1 and --seconds > 0")
     args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
     unknown = sorted(set(args.servers) - set(SERVERS))
     if unknown or not args.servers or len(set(args.servers)) != len(args.servers):
         parser.error(f"--servers takes distinct names among {', '.join(SERVERS)}; got {args.servers}")
+    args.workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
+    if not args.workloads or not set(args.workloads) <= set(WORKLOAD_NAMES):
+        parser.error(f"--workloads takes names among {', '.join(WORKLOAD_NAMES)}; got {args.workloads}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     tools = find_tools(args.servers)
-    workloads = all_workloads()
+    workloads = [workload for workload in all_workloads() if workload.name in args.workloads]
     revision = gslb_revision()
     with tempfile.TemporaryDirectory(prefix="bench-queries-") as tmp:
         files = {workload.name: workload.write(Path(tmp)) for workload in workloads}
@@ -199,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers=args.servers,
             rounds=args.rounds,
             seconds=args.seconds,
+            fixed_rate=args.fixed_rate,
             scratch=Path(tmp),
         )
     summaries = {workload.name: summarise(measurements, workload.name) for workload in workloads}
@@ -206,11 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     versus = f" vs {others}" if others else ""
     print(f"\ngslb {revision}{versus}; servers on CPU {SERVER_CPU}, dnsperf on CPU {CLIENT_CPU}\n")
     for workload in workloads:
-        print(render_table(workload, summaries[workload.name], args.rounds, args.seconds))
+        print(render_table(workload, summaries[workload.name], args.rounds, args.seconds, args.fixed_rate))
         print()
+    judged = targets.evaluate(summaries)
+    print(targets.render(judged))
+    print()
     notes = rcode_check(measurements) + loss_notes(measurements)
     for workload in workloads:
         notes += bottleneck_notes(summaries[workload.name])
+    notes += fixed_rate_notes(measurements) + process_notes(measurements)
     if gslb_revision() != revision:
         # Every round starts a fresh gslb, so an edit during the run mixes two versions in the medians.
         notes.append(
@@ -228,15 +277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             "servers": args.servers,
             "rounds": args.rounds,
             "seconds": args.seconds,
-            "fixed_rate_share": FIXED_RATE_SHARE,
+            "fixed_rate": args.fixed_rate,
+            "latency_rate_share": LATENCY_RATE_SHARE,
             "summary": [asdict(s) for workload in workloads for s in summaries[workload.name]],
+            "targets": [target.as_dict() for target in judged],
             "runs": [
                 {
                     **asdict(m),
-                    "max_cpu_us_per_query": m.max_run.cpu_us_per_query,
-                    "fixed_cpu_us_per_query": m.fixed_run.cpu_us_per_query,
-                    "max_other_load_percent": m.max_run.other_load_percent,
-                    "fixed_other_load_percent": m.fixed_run.other_load_percent,
+                    **{
+                        f"{kind}_{figure}": getattr(run, figure)
+                        for kind, run in (
+                            ("max", m.max_run),
+                            ("fixed", m.fixed_run),
+                            ("latency", m.latency_run),
+                        )
+                        for figure in ("cpu_us_per_query", "other_load_percent")
+                    },
                 }
                 for m in measurements
             ],

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.latency import LatencyHistogram
 
 CLIENTS = 4
 MAX_OUTSTANDING = 200
 SETTLE_SECONDS = 30.0
 """Allowance beyond ``-l`` for dnsperf to start, wait for late answers (its 5 s timeout) and report."""
+ERROR_TEXT_LIMIT = 64 * 1024
 
 
 class DnsperfError(RuntimeError):
@@ -32,7 +38,10 @@ class DnsperfReport:
     latency_max: float
     rcodes: tuple[tuple[str, int], ...]
     timeouts: int
-    """``[Timeout]`` lines: queries dnsperf gave up on, after waiting its 5 s timeout past the run."""
+    """``[Timeout]`` lines (``> T`` with ``-v``): queries dnsperf gave up on after its 5 s timeout."""
+    latency_p50: float = math.nan
+    latency_p99: float = math.nan
+    """Percentiles of a verbose (``-v``) run, lost queries ranked last; NaN for a run without ``-v``."""
 
 
 _NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
@@ -91,23 +100,50 @@ def command(
     rate: int | None,
     taskset: str,
     cpu: int,
+    verbose: bool = False,
 ) -> list[str]:
-    """The dnsperf command line pinned to ``cpu``; ``rate`` adds ``-Q`` for a fixed-rate run."""
-    args = [taskset, "-c", str(cpu), dnsperf, "-s", host, "-p", str(port), "-d", str(queries)]
+    """The dnsperf command line pinned to ``cpu`` for a binary (``-B``) query file; ``rate`` adds ``-Q``
+    for a fixed-rate run, ``verbose`` adds ``-v`` (one line per query, for latency percentiles)."""
+    args = [taskset, "-c", str(cpu), dnsperf, "-s", host, "-p", str(port), "-d", str(queries), "-B"]
     args += ["-l", f"{seconds:g}", "-c", str(CLIENTS), "-q", str(MAX_OUTSTANDING)]
     if rate is not None:
         args += ["-Q", str(rate)]
+    if verbose:
+        args.append("-v")
     return args
 
 
 def run(args: list[str], seconds: float) -> DnsperfReport:
-    """Run dnsperf to completion (bounded in time) and parse what it printed."""
-    try:
-        done = subprocess.run(
-            args, capture_output=True, text=True, timeout=seconds + SETTLE_SECONDS, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DnsperfError(f"dnsperf did not finish within {seconds + SETTLE_SECONDS:.0f} s: {args}") from exc
-    if done.returncode != 0:
-        raise DnsperfError(f"dnsperf exited with {done.returncode}: {args}\n{done.stdout}{done.stderr}")
-    return parse_report(done.stdout)
+    """Run dnsperf to completion (bounded in time) and parse what it printed.
+
+    Its output goes to an unnamed temporary file, not a pipe: with ``-v`` it is one line per query (some
+    MB), read back line by line into a latency histogram, never held whole.
+    """
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        try:
+            done = subprocess.run(
+                args, stdout=stdout, stderr=stderr, timeout=seconds + SETTLE_SECONDS, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DnsperfError(
+                f"dnsperf did not finish within {seconds + SETTLE_SECONDS:.0f} s: {args}"
+            ) from exc
+        stdout.seek(0)
+        latencies = LatencyHistogram()
+        report_lines = [
+            line for line in (raw.decode(errors="replace") for raw in stdout) if not latencies.add_line(line)
+        ]
+        report_text = "".join(report_lines)
+        if done.returncode != 0:
+            stderr.seek(0)
+            errors = stderr.read(ERROR_TEXT_LIMIT).decode(errors="replace")
+            raise DnsperfError(f"dnsperf exited with {done.returncode}: {args}\n{report_text}{errors}")
+    report = parse_report(report_text)
+    if latencies.total == 0:
+        return report
+    return dataclasses.replace(
+        report,
+        latency_p50=latencies.percentile(50),
+        latency_p99=latencies.percentile(99),
+        timeouts=report.timeouts + latencies.timed_out,
+    )

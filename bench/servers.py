@@ -9,6 +9,8 @@ only adds what the benchmark needs: the zones of a directory, the CPU pinning an
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.servers.gdnsd import GdnsdServer
@@ -36,10 +38,31 @@ def pinned(taskset: str, cpu: int) -> tuple[str, ...]:
     return (taskset, "-c", str(cpu))
 
 
-def gslb_server(repo_root: Path, zones: Path, taskset: str, cpu: int) -> GslbProcess:
-    """``python -m gslb serve`` from the repository checkout (gslb need not be installed)."""
+def gslb_server(repo_root: Path, zones: Path, taskset: str, cpu: int, workers: int = 1) -> GslbProcess:
+    """``python -m gslb serve`` from the repository checkout (gslb need not be installed); with
+    ``workers`` > 1, ``--workers N``: a supervisor and N worker processes, all on ``cpu`` (the affinity
+    taskset sets is inherited by every child)."""
     probe_zone = zone_sources(zones)[0].origin
-    return GslbProcess(zones, probe_zone=probe_zone, workdir=repo_root, prefix=pinned(taskset, cpu))
+    extra_args = ("--workers", str(workers)) if workers > 1 else ()
+    return GslbProcess(
+        zones, extra_args, probe_zone=probe_zone, workdir=repo_root, prefix=pinned(taskset, cpu)
+    )
+
+
+def gslb_has_workers_option(repo_root: Path) -> bool:
+    """Whether this checkout's ``gslb serve`` takes ``--workers`` (gslb-w2 needs it)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gslb", "serve", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=repo_root,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--workers" in done.stdout
 
 
 def knot_server(knotd: str, zones: Path, taskset: str, cpu: int, scratch: Path) -> KnotServer:

@@ -57,6 +57,9 @@ from gslb.store.tables import (
 )
 
 _REVISION = select(StoreRevision.revision).where(StoreRevision.id == 1)
+FLUSH_BATCH = 500
+"""Pools written per flush by apply_inventory: one INSERT per table and batch, not per pool."""
+BATCH_PREFIX = "one of "
 DELTA_LIMIT = 1000
 """Objects changed since the served revision beyond which a reader loads everything again."""
 
@@ -198,6 +201,16 @@ class Store:
         Applying the same inventory again changes nothing and keeps the revision.
         """
         check_inventory(inventory)
+        try:
+            return self._apply_inventory(inventory, actor, FLUSH_BATCH)
+        except InvalidError as exc:
+            if not exc.object_name.startswith(BATCH_PREFIX):
+                raise
+            # The database refused one pool of a batch: write again a pool at a time (all or
+            # nothing, as before), so that the error names that pool.
+            return self._apply_inventory(inventory, actor, 1)
+
+    def _apply_inventory(self, inventory: Inventory, actor: str, batch: int) -> Outcome:
         with self._writing(actor) as write:
             current_sites, current_pools = site_rows(write.session), pool_rows(write.session)
             current = Inventory(
@@ -206,7 +219,7 @@ class Store:
             )
             write.edits = inventory_edits(current, inventory)
             if write.edits:
-                _write_inventory(write, inventory.normalized(), current_sites, current_pools)
+                _write_inventory(write, inventory.normalized(), current_sites, current_pools, batch)
         return write.result()
 
     def put_site(self, site: Site, actor: str) -> Outcome:
@@ -373,7 +386,11 @@ def open_store(url: str) -> Store:
 
 
 def _write_inventory(
-    write: _Write, inventory: Inventory, sites: dict[str, SiteRow], pools: dict[str, PoolRow]
+    write: _Write,
+    inventory: Inventory,
+    sites: dict[str, SiteRow],
+    pools: dict[str, PoolRow],
+    batch_size: int,
 ) -> None:
     """Write a validated inventory in an order every constraint accepts at every step.
 
@@ -396,15 +413,18 @@ def _write_inventory(
         write.about("pool", name)
         release_names(existing, set(wanted[name].names) if name in wanted else set())
         session.flush()
+    batch: list[str] = []
     for name in fallback_order({p.name: p.fallback for p in inventory.pools}):
         pool, pool_row = wanted[name], pools.get(name)
         if pool_row is None or pool_value(pool_row) != pool:
             if pool_row is None:
                 pool_row = pools[name] = PoolRow()
                 session.add(pool_row)
-            write.about("pool", name)
             fill_pool(session, pool_row, pool, sites, pools[pool.fallback] if pool.fallback else None)
-            session.flush()
+            batch.append(name)
+            if len(batch) >= batch_size:
+                _flush_pools(write, batch)
+    _flush_pools(write, batch)
     leaving = {n: (r.fallback.name if r.fallback else None) for n, r in pools.items() if n not in wanted}
     for name in reversed(fallback_order(leaving)):
         write.about("pool", name)
@@ -415,6 +435,14 @@ def _write_inventory(
         write.about("site", name)
         session.delete(sites[name])
         session.flush()
+
+
+def _flush_pools(write: _Write, batch: list[str]) -> None:
+    """Send the pools written so far in one flush: the ORM batches their INSERTs."""
+    if batch:
+        write.about("pool", batch[0] if len(batch) == 1 else f"{BATCH_PREFIX}{batch[0]}..{batch[-1]}")
+        write.session.flush()
+        batch.clear()
 
 
 def _put_pool(write: _Write, pool: Pool) -> None:

@@ -1,0 +1,254 @@
+"""gslb at the scale of issue 4: 100,000 pools and 1,000,000 static records.
+
+Usage: python bench/scale.py [--pools 100000] [--records 1000000] [--changes 20] [--seconds 5]
+
+Writes a zone of ``--records`` static records (A, AAAA and TXT, like a large real zone) and a store
+holding ``--pools`` pools of two members each, then measures, for one ``gslb serve``:
+
+- load: seconds from starting the process to its first answer (zone files parsed, store read, every
+  answer precomputed), and the process's peak RSS;
+- change: the time from a committed store write (one member of one pool drained, then enabled again)
+  to the first answer that shows it, over ``--changes`` writes to random pools; a query is sent every
+  millisecond, so the figure is exact to about a millisecond;
+- QPS: dnsperf flat out on 10,000 random pool names at that scale, next to the same server with a small
+  store (``--pools-small`` pools, same zone shape at 1,000 records), server on CPU 0 and dnsperf on CPU 1.
+
+Figures are this machine's at the time; the issue's targets are printed next to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import dns.message  # noqa: E402
+import dns.rdatatype  # noqa: E402
+
+from gslb.model import AdminState, Inventory, Member, Pool, Site  # noqa: E402
+from gslb.store import open_store  # noqa: E402
+from tests.servers.gslb import GslbProcess  # noqa: E402
+
+ZONE = "scale.test"
+SERVER_CPU, CLIENT_CPU = 0, 1
+LOAD_SECONDS_TARGET = 30.0
+RSS_TARGET_MIB = 2048
+CHANGE_MS_TARGET = 100.0
+QPS_LOSS_TARGET = 0.05
+"""'QPS unchanged': within the rounds' noise, taken here as 5 %."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    pools: int
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    pools: int
+    records: int
+    populate_seconds: float
+    load_seconds: float
+    peak_rss_mib: float
+    rss_mib: float
+    qps: float
+    change_ms: list[float]
+
+
+class SlowStartGslb(GslbProcess):
+    start_timeout = 900.0
+
+
+def write_zone(directory: Path, records: int) -> Path:
+    """One zone of ``records`` static records: 70 % A, 20 % AAAA, 10 % TXT, one per name."""
+    path = directory / f"{ZONE}.zone"
+    with path.open("w") as out:
+        out.write(f"$ORIGIN {ZONE}.\n$TTL 300\n")
+        out.write("@ 3600 IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ 3600 IN NS ns1\nns1 IN A 127.0.0.1\n")
+        for index in range(records):
+            kind = index % 10
+            if kind < 7:
+                out.write(f"h{index} IN A {ipaddress.IPv4Address(0x0A000000 + index)}\n")
+            elif kind < 9:
+                out.write(f"h{index} IN AAAA {ipaddress.IPv6Address((0x20010DB8 << 96) + index)}\n")
+            else:
+                out.write(f'h{index} IN TXT "record {index}"\n')
+    return path
+
+
+def inventory(pools: int) -> Inventory:
+    """``pools`` weighted pools of two members in two sites, answering both addresses."""
+    sites = (Site("a"), Site("b"))
+    made = []
+    for index in range(pools):
+        base = 0xC6120000 + 2 * index  # 198.18.0.0/15, benchmarking space
+        members = (
+            Member("a", str(ipaddress.IPv4Address(base))),
+            Member("b", str(ipaddress.IPv4Address(base + 1))),
+        )
+        made.append(Pool(f"p{index}", (f"p{index}.{ZONE}.",), answer_count=2, ttl=30, members=members))
+    return Inventory(sites, tuple(made)).normalized()
+
+
+def populate(url: str, pools: int) -> float:
+    started = time.perf_counter()
+    with open_store(url) as store:
+        store.apply_inventory(inventory(pools), "bench")
+    return time.perf_counter() - started
+
+
+def status_mib(pid: int, field: str) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
+def ask(sock: socket.socket, port: int, name: str) -> int | None:
+    """How many A records ``name`` gets now; None on a timeout."""
+    query = dns.message.make_query(name, dns.rdatatype.A)
+    sock.sendto(query.to_wire(), ("127.0.0.1", port))
+    try:
+        data = sock.recv(4096)
+    except TimeoutError:
+        return None
+    response = dns.message.from_wire(data)
+    return sum(len(rrset) for rrset in response.answer)
+
+
+def change_latencies(url: str, port: int, pools: int, changes: int, rng: random.Random) -> list[float]:
+    """Milliseconds from each commit to the first answer showing it (drain, then enable)."""
+    latencies = []
+    with open_store(url) as store, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        for _ in range(changes):
+            index = rng.randrange(pools)
+            name, address = f"p{index}.{ZONE}.", str(ipaddress.IPv4Address(0xC6120000 + 2 * index))
+            for state, expected in ((AdminState.DRAINED, 1), (AdminState.ENABLED, 2)):
+                store.patch_member(f"p{index}", address, "bench", state=state)
+                committed = time.perf_counter()
+                while ask(sock, port, name) != expected:
+                    if time.perf_counter() - committed > 30:
+                        raise RuntimeError(f"{name}: change not served after 30 s")
+                    time.sleep(0.001)
+                latencies.append((time.perf_counter() - committed) * 1000)
+    return latencies
+
+
+def dnsperf_qps(dnsperf: str, taskset: str, port: int, names: Sequence[str], seconds: float) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".queries") as queries:
+        queries.write("".join(f"{name} A\n" for name in names))
+        queries.flush()
+        command = [taskset, "-c", str(CLIENT_CPU), dnsperf, "-s", "127.0.0.1", "-p", str(port)]
+        command += ["-d", queries.name, "-c", "4", "-q", "200", "-l", str(seconds)]
+        report = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    match = re.search(r"Queries per second:\s+([\d.]+)", report.stdout)
+    if match is None:
+        raise RuntimeError(f"dnsperf printed no QPS:\n{report.stdout}\n{report.stderr}")
+    return float(match.group(1))
+
+
+def measure(scale: Scale, tools: dict[str, str], changes: int, seconds: float, scratch: Path) -> Result:
+    directory = scratch / f"{scale.pools}-{scale.records}"
+    zones = directory / "zones"
+    zones.mkdir(parents=True)
+    write_zone(zones, scale.records)
+    url = f"sqlite:///{directory / 'gslb.sqlite'}"
+    populate_seconds = populate(url, scale.pools)
+    server = SlowStartGslb(
+        zones,
+        extra_args=["--db", url],
+        probe_zone=f"{ZONE}.",
+        prefix=(tools["taskset"], "-c", str(SERVER_CPU)),
+    )
+    started = time.perf_counter()
+    with server:
+        load_seconds = time.perf_counter() - started
+        assert server.process is not None
+        pid = server.process.pid
+        rng = random.Random(4)
+        latencies = change_latencies(url, server.port, scale.pools, changes, rng)
+        names = [f"p{rng.randrange(scale.pools)}.{ZONE}." for _ in range(10_000)]
+        qps = dnsperf_qps(tools["dnsperf"], tools["taskset"], server.port, names, seconds)
+        peak, rss = status_mib(pid, "VmHWM"), status_mib(pid, "VmRSS")
+    return Result(scale.pools, scale.records, populate_seconds, load_seconds, peak, rss, qps, latencies)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def report(small: Result, large: Result) -> str:
+    lines = [
+        f"{'pools':>8} {'records':>9} {'populate':>9} {'load':>8} {'peak RSS':>9} {'QPS':>9}"
+        f" {'change p50':>10} {'change max':>10}",
+    ]
+    for result in (small, large):
+        sizes = f"{result.pools:>8,} {result.records:>9,}"
+        times = f"{result.populate_seconds:>8.1f}s {result.load_seconds:>7.1f}s"
+        changes = f"{percentile(result.change_ms, 0.5):>8.1f}ms {max(result.change_ms):>8.1f}ms"
+        lines.append(f"{sizes} {times} {result.peak_rss_mib:>6,.0f}MiB {result.qps:>9,.0f} {changes}")
+    qps_ratio = large.qps / small.qps
+    checks = [
+        ("load under 30 s", large.load_seconds < LOAD_SECONDS_TARGET, f"{large.load_seconds:.1f} s"),
+        ("peak RSS under 2 GiB", large.peak_rss_mib < RSS_TARGET_MIB, f"{large.peak_rss_mib:,.0f} MiB"),
+        (
+            "QPS unchanged (within 5 %)",
+            qps_ratio > 1 - QPS_LOSS_TARGET,
+            f"{qps_ratio:.2f} of the small store's",
+        ),
+        (
+            "a change served within 100 ms",
+            max(large.change_ms) < CHANGE_MS_TARGET,
+            f"max {max(large.change_ms):.1f} ms",
+        ),
+    ]
+    lines.append("")
+    lines += [f"{'PASS' if ok else 'FAIL'}  {what}: {figure}" for what, ok, figure in checks]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pools", type=int, default=100_000)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--pools-small", type=int, default=100)
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each dnsperf run")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    tools = {name: shutil.which(name) for name in ("dnsperf", "taskset")}
+    missing = [name for name, path in tools.items() if path is None]
+    if missing:
+        raise SystemExit(f"scale: not installed: {', '.join(missing)}")
+    found = {name: str(path) for name, path in tools.items()}
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        small = measure(Scale(args.pools_small, 1000), found, args.changes, args.seconds, Path(tmp))
+        print(f"small: {small}", file=sys.stderr, flush=True)
+        large = measure(Scale(args.pools, args.records), found, args.changes, args.seconds, Path(tmp))
+    print(report(small, large))
+    if args.json:
+        print(json.dumps({"small": asdict(small), "large": asdict(large)}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
