@@ -19,7 +19,16 @@ import dns.rdatatype
 
 from gslb.dns.authority import CNAME, ZoneData
 from gslb.dns.render import Answer
-from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED, counts, flags_index
+from gslb.dns.wire import (
+    MAX_NAME_LENGTH,
+    RCODE_NOERROR,
+    RCODE_NXDOMAIN,
+    RCODE_REFUSED,
+    counts,
+    flags_index,
+)
+
+MAX_LABEL_LENGTH = 63
 
 ANY = dns.rdatatype.ANY
 _HEAD = counts(0, 1, 0)
@@ -35,31 +44,42 @@ def _wire(name: dns.name.Name) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class NegativeZone:
-    """One zone's wire-name sets and SOA template."""
+    """One zone's wire-name sets and its negative answers for every query-name length."""
 
     apex: bytes
     types: dict[bytes, frozenset[int]]  # owner → types present
     names: frozenset[bytes]  # owners and empty non-terminals
     cuts: frozenset[bytes]
+    wildcards: bool  # any wildcard owner: NXDOMAIN needs the closest encloser's check
     parts: tuple[bytes | int, ...]  # raw bytes, or an offset into the apex to point at
+    nxdomain: tuple[Answer, ...]  # by query name length: the SOA's pointers depend on nothing else
+    nodata: tuple[Answer, ...]
 
     @classmethod
     def from_zone(cls, data: ZoneData) -> NegativeZone:
         apex = _wire(data.origin)
+        parts = _soa_template(data, apex)
+        lengths = range(MAX_NAME_LENGTH + 1)
         return cls(
             apex=apex,
             types={_wire(n): frozenset(t) for n, t in data.rrsets.items()},
             names=frozenset(_wire(n) for n in data.names),
             cuts=frozenset(_wire(n) for n in data.cuts),
-            parts=_soa_template(data, apex),
+            wildcards=any(n.labels and n.labels[0] == b"*" for n in data.rrsets),
+            parts=parts,
+            nxdomain=tuple(_answer(parts, length - len(apex), RCODE_NXDOMAIN) for length in lengths),
+            nodata=tuple(_answer(parts, length - len(apex), RCODE_NOERROR) for length in lengths),
         )
 
     def answer(self, qname: bytes, rcode: int) -> Answer:
-        base = 12 + len(qname) - len(self.apex)
-        body = b"".join(
-            p if isinstance(p, bytes) else (0xC000 | (base + p)).to_bytes(2, "big") for p in self.parts
-        )
-        return Answer(flags_index(rcode, authoritative=True), _HEAD, _HEAD_OPT, body, ())
+        return (self.nxdomain if rcode == RCODE_NXDOMAIN else self.nodata)[len(qname)]
+
+
+def _answer(parts: tuple[bytes | int, ...], apex_offset: int, rcode: int) -> Answer:
+    """The SOA in the authority section, its pointers aimed at the apex inside the question."""
+    base = 12 + max(apex_offset, 0)
+    body = b"".join(p if isinstance(p, bytes) else (0xC000 | (base + p)).to_bytes(2, "big") for p in parts)
+    return Answer(flags_index(rcode, authoritative=True), _HEAD, _HEAD_OPT, body, ())
 
 
 def classify(zones: dict[bytes, NegativeZone], qname: bytes, qtype: int) -> Answer | None:
@@ -67,35 +87,45 @@ def classify(zones: dict[bytes, NegativeZone], qname: bytes, qtype: int) -> Answ
     starts = _label_starts(qname)
     if starts is None:
         return None
-    index = next((i for i, start in enumerate(starts) if qname[start:] in zones), None)
-    if index is None:
+    for index in range(len(starts)):
+        zone = zones.get(qname[starts[index] :])
+        if zone is not None:
+            break
+    else:
         return REFUSED  # outside every served zone
-    zone = zones[qname[starts[index] :]]
-    # Any delegation between the apex and the name makes this a referral.
-    for start in starts[:index]:
-        if qname[start:] in zone.cuts:
-            return None
+    if zone.cuts:
+        # Any delegation between the apex and the name makes this a referral.
+        for start in starts[:index]:
+            if qname[start:] in zone.cuts:
+                return None
     types = zone.types.get(qname)
     if types is not None:
         if qtype in types or CNAME in types or qtype == ANY:
             return None
-        return zone.answer(qname, RCODE_NOERROR)
+        return zone.nodata[len(qname)]
     if qname in zone.names:
-        return zone.answer(qname, RCODE_NOERROR)  # empty non-terminal
+        return zone.nodata[len(qname)]  # empty non-terminal
+    if not zone.wildcards:
+        return zone.nxdomain[len(qname)]
     for start in starts[1 : index + 1]:
         if qname[start:] in zone.names:
             if b"\x01*" + qname[start:] in zone.types:
                 return None  # a wildcard may synthesize an answer
-            return zone.answer(qname, RCODE_NXDOMAIN)
+            return zone.nxdomain[len(qname)]
     return None
 
 
 def _label_starts(qname: bytes) -> list[int] | None:
-    """Offsets of each label of a wire name, longest suffix first; None if malformed."""
+    """Offsets of each label of a wire name, longest suffix first; None if malformed (a label
+    over 63 octets, which is also any compression pointer, or a name over 255 octets)."""
+    if len(qname) > MAX_NAME_LENGTH:
+        return None
     starts = []
     offset = 0
     end = len(qname)
     while offset < end and qname[offset]:
+        if qname[offset] > MAX_LABEL_LENGTH:
+            return None
         starts.append(offset)
         offset += qname[offset] + 1
     if offset != end - 1:

@@ -34,6 +34,8 @@ UNSUPPORTED_META_TYPES = frozenset(
     {dns.rdatatype.MAILA, dns.rdatatype.MAILB, dns.rdatatype.TKEY, dns.rdatatype.TSIG}
 )
 FORMERR_TYPES = frozenset({0, dns.rdatatype.OPT})
+SLOW_TYPES = frozenset(t.to_bytes(2, "big") for t in (*FORMERR_TYPES, *UNSUPPORTED_META_TYPES, AXFR, IXFR))
+"""QTYPEs (as wire bytes) that a negative answer must not short-circuit: _refusal decides them."""
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -75,7 +77,15 @@ def respond(
     # Only the name is case-insensitive: QTYPE bytes 0x41-0x5A must not fold onto other types.
     answer = snapshot.answers.get(question[:-4].lower() + question[-4:])
     if answer is None:
-        return _exceptional(data, snapshot, settings, client_ip, tcp)
+        # Names nobody rendered ahead of time: mostly NXDOMAIN (typos, random-subdomain floods),
+        # answered from the zone's templates at nearly the cost of a hit.
+        if end > len(data) or question[-2:] != b"\x00\x01" or question[-4:-2] in SLOW_TYPES:
+            return _exceptional(data, snapshot, settings, client_ip, tcp)
+        answer = negative.classify(
+            snapshot.negative, question[:-4].lower(), (question[-4] << 8) | question[-3]
+        )
+        if answer is None:
+            return _exceptional(data, snapshot, settings, client_ip, tcp)
     if end == len(data):
         if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
             return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)

@@ -99,3 +99,19 @@ def test_served_answers_match_the_general_rules(labels: list[str], suffix: str, 
     served = respond(SNAPSHOT, dns.message.make_query(qname, rdtype).to_wire(), ResponderSettings(), tcp=True)
     assert served is not None
     assert sections(dns.message.from_wire(served)) == sections(general(qname, qtype))
+
+
+@pytest.mark.parametrize(
+    "qname",
+    [
+        b"\xc0\x0c",  # a compression pointer: nothing precedes the question to point at
+        b"\x40" + b"a" * 64 + b"\x04auth\x04test\x00",  # a 64-octet label
+        b"\x3fa" + (b"\x3f" + b"a" * 63) * 4 + b"\x00",  # over 255 octets
+        b"\x05auth\x04test\x00",  # label lengths that do not add up to the name
+    ],
+)
+def test_malformed_names_are_left_to_the_careful_parser(qname: bytes) -> None:
+    assert negative.classify(SNAPSHOT.negative, qname, dns.rdatatype.A) is None
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + qname + b"\x00\x01\x00\x01"
+    response = respond(SNAPSHOT, query, ResponderSettings())
+    assert response is None or response[3] & 0x0F == dns.rcode.FORMERR
