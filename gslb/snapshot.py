@@ -27,7 +27,7 @@ from gslb.dns.pools import (
     pool_rrsets,
     unhealthy_by_pool,
 )
-from gslb.dns.render import Answer, render
+from gslb.dns.render import PLAIN_TYPES, Answer, render, render_plain
 from gslb.model import Inventory, Pool
 from gslb.zonefile import LoadedZone
 
@@ -109,12 +109,19 @@ def build(
     answers: dict[bytes, Answer | PoolAnswer] = {}
     dependents: dict[dns.name.Name, list[Question]] = {}
     for data in catalog.zones.values():
-        for qname, qtype in _precomputed_questions(data):
-            resolution = resolve(catalog, qname, qtype)
-            answers[question_key(qname, qtype)] = _static_answer(qname, qtype, resolution, pool_lookup)
-            if pool_owners and qname not in pool_owners:
-                for owner in _pool_names_used(resolution, pool_owners):
-                    dependents.setdefault(owner, []).append((qname, qtype))
+        for qname, by_type, below_cut in _owners(data):
+            owner_key = _name_key(qname)
+            for qtype in _precomputed_types(by_type):
+                key = owner_key + _TYPE_KEYS[qtype]
+                rrset = by_type.get(qtype)
+                if rrset is not None and qtype in PLAIN_TYPES and not below_cut:
+                    answers[key] = render_plain(rrset)  # most records of a large zone: no rules apply
+                    continue
+                resolution = resolve(catalog, qname, qtype)
+                answers[key] = _static_answer(qname, qtype, resolution, pool_lookup)
+                if pool_owners and qname not in pool_owners:
+                    for owner in _pool_names_used(resolution, pool_owners):
+                        dependents.setdefault(owner, []).append((qname, qtype))
     for (owner, qtype), pool_answer in pools.items():
         answers[question_key(owner, qtype)] = pool_answer
     infos = tuple(
@@ -298,18 +305,37 @@ def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:
     return tuple(chain)
 
 
-def _precomputed_questions(data: ZoneData) -> Iterator[tuple[dns.name.Name, int]]:
+def _owners(data: ZoneData) -> Iterator[tuple[dns.name.Name, dict[int, dns.rrset.RRset], bool]]:
+    """Each owner whose questions are precomputed, lower-cased, with whether a cut is at or above it."""
     for owner, by_type in data.rrsets.items():
         if owner.labels and owner.labels[0] == b"*":
             continue  # a wildcard owner asked literally is rare; the slow path answers it
-        name = owner.canonicalize()
-        for rdtype in by_type:
-            yield name, rdtype
-        if CNAME in by_type:
-            for rdtype in PRECOMPUTED_CHASE_TYPES:
-                yield name, rdtype
-        if dns.rdatatype.SOA in by_type:
-            # The apex NODATA for the address types: a common question (e.g. www-less zones).
-            for rdtype in (A, AAAA):
-                if rdtype not in by_type:
-                    yield name, rdtype
+        yield owner.canonicalize(), by_type, bool(data.cuts) and data.cut_at_or_above(owner) is not None
+
+
+def _precomputed_types(by_type: dict[int, dns.rrset.RRset]) -> Iterator[int]:
+    yield from by_type
+    if CNAME in by_type:
+        yield from PRECOMPUTED_CHASE_TYPES
+    if dns.rdatatype.SOA in by_type:
+        # The apex NODATA for the address types: a common question (e.g. www-less zones).
+        for rdtype in (A, AAAA):
+            if rdtype not in by_type:
+                yield rdtype
+
+
+def _name_key(name: dns.name.Name) -> bytes:
+    wire = name.to_wire()
+    assert wire is not None
+    return wire.lower()
+
+
+class _TypeKeys(dict[int, bytes]):
+    """QTYPE + QCLASS IN as key bytes, made once per type."""
+
+    def __missing__(self, rdtype: int) -> bytes:
+        key = self[rdtype] = rdtype.to_bytes(2, "big") + CLASS_IN.to_bytes(2, "big")
+        return key
+
+
+_TYPE_KEYS = _TypeKeys()

@@ -8,14 +8,17 @@ against the lower-cased question gives exactly that, whatever case the client us
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 
 import dns.name
+import dns.rdata
+import dns.rdatatype
 import dns.rrset
 
 from gslb.dns.authority import Resolution
-from gslb.dns.wire import HEADER_SIZE, counts, flags_index
+from gslb.dns.wire import HEADER_SIZE, RCODE_NOERROR, counts, flags_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,36 @@ def render(qname: dns.name.Name, qtype: int, qclass: int, resolution: Resolution
         body=wire[body_start:],
         cuts=tuple(cuts[:-1]) if droppable else (),
     )
+
+
+PLAIN_TYPES: frozenset[int] = frozenset(
+    dns.rdatatype.RdataType.make(t)
+    for t in ("A", "AAAA", "TXT", "SPF", "CAA", "SSHFP", "TLSA", "HINFO", "OPENPGPKEY", "SMIMEA")
+)
+"""Types whose RDATA holds no domain name: nothing in it is compressed, and a positive answer of
+one of them has no additional section (RFC 1034 3.6.2 adds data only for names in RDATA)."""
+_POSITIVE = flags_index(RCODE_NOERROR, authoritative=True)
+
+
+def render_plain(rrset: dns.rrset.RRset) -> Answer:
+    """The answer ``render`` gives for ``rrset`` asked by its own name, when its type is one of
+    PLAIN_TYPES, at a tenth of the cost: a million static records are rendered at every start."""
+    fixed = b"\xc0\x0c" + rrset.rdtype.to_bytes(2, "big") + rrset.rdclass.to_bytes(2, "big")
+    fixed += rrset.ttl.to_bytes(4, "big")
+    body = b"".join(fixed + len(data).to_bytes(2, "big") + data for data in map(_rdata_wire, rrset))
+    head, head_opt = _heads(len(rrset))
+    return Answer(_POSITIVE, head, head_opt, body, ())
+
+
+def _rdata_wire(rdata: dns.rdata.Rdata) -> bytes:
+    data = rdata.to_wire()
+    assert data is not None  # with no file given, to_wire returns the bytes
+    return data
+
+
+@functools.cache
+def _heads(records: int) -> tuple[bytes, bytes]:
+    return counts(records, 0, 0), counts(records, 0, 1)
 
 
 def _count(rrsets: tuple[dns.rrset.RRset, ...]) -> int:
