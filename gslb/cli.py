@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gslb import __version__, log, snapshot, zonefile
+from gslb import __version__, log, snapshot, supervisor, zonefile
 from gslb.apply import apply as apply_declarations
 from gslb.apply import declared
 from gslb.config import Settings, load
@@ -19,6 +19,7 @@ from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.follower import SnapshotFollower
 from gslb.store import Store, open_store
+from gslb.supervisor import WorkerLink, WorkerStartError
 
 logger = logging.getLogger("gslb.cli")
 
@@ -45,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--db", metavar="URL", help="SQLAlchemy URL (also GSLB_DB_URL; default sqlite:///gslb.sqlite)"
     )
+    serve.add_argument(
+        "--workers", type=int, metavar="N", help="processes answering on the same listeners (default 1)"
+    )
+    # Internal: how the supervisor of --workers N starts worker I (settings come on stdin).
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
 
     apply = commands.add_parser("apply", help="make the store match the sites and pools declared in DIR")
     apply.add_argument("zones", nargs="?", default="zones", help="zone directory (default: zones)")
@@ -73,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return db_upgrade(args.config, args.db)
     if args.command == "apply":
         return apply_command(Path(args.zones), args.dry_run, args.config, args.db)
+    if args.worker_index is not None:
+        return worker(args.worker_index)
     try:
         settings = load(
             args.config,
@@ -85,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "transfer_allow": args.transfer_allow,
                 "log_level": args.log_level,
                 "db": args.db,
+                "workers": args.workers,
             },
         )
     except ConfigError as exc:
@@ -155,27 +164,80 @@ def db_upgrade(config: Path | None, url: str | None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    """Load zones, open (and on first start fill) the store, then answer until told to stop."""
+    """Load zones, open (and on first start fill) the store, then answer until told to stop.
+
+    With ``workers`` > 1 this process does only what must happen once per node, then supervises that
+    many worker processes (gslb/supervisor.py), each serving as a lone process does.
+    """
     try:
         zones = zonefile.load_zones(settings.zones)
         store = open_store(settings.db)
+    except (ZoneError, StoreError) as exc:
+        return _not_starting(exc)
+    try:
         _first_start(store, settings.zones, zones)
+    except (DeclarationError, StoreError) as exc:
+        store.dispose()
+        return _not_starting(exc)
+    if settings.workers == 1:
+        return _answer(settings, store, zones)
+    store.dispose()  # each worker opens its own
+    try:
+        supervisor.supervise(settings)
+    except OSError as exc:
+        return _cannot_listen(exc)
+    except WorkerStartError as exc:
+        return _not_starting(exc)
+    return 0
+
+
+def worker(index: int) -> int:
+    """``gslb serve --worker-index I``: one of the supervisor's workers, on the store it prepared."""
+    try:
+        link = WorkerLink.from_stdin(index)
+        settings = link.receive_settings()
+    except ConfigError as exc:
+        print(f"gslb: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    log.configure(settings.log_level)
+    link.tag_logs()
+    try:
+        zones = zonefile.load_zones(settings.zones)
+    except ZoneError as exc:
+        return _not_starting(exc)
+    return _answer(settings, Store.open(settings.db), zones, link)
+
+
+def _answer(
+    settings: Settings, store: Store, zones: list[zonefile.LoadedZone], link: WorkerLink | None = None
+) -> int:
+    """Build the first snapshot from ``store``, then answer until told to stop; disposes of ``store``."""
+    try:
         bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
         follower = SnapshotFollower(store, zones, lambda _: None, ttl_bounds=bounds)
         first = follower.build_now()
     except (ZoneError, DeclarationError, StoreError) as exc:
-        logger.error("not starting", extra={"errors": str(exc)})
-        print(f"gslb: not starting:\n{exc}", file=sys.stderr)
-        return EXIT_INVALID
+        store.dispose()
+        return _not_starting(exc)
     try:
-        asyncio.run(_run(settings, follower, first))
+        asyncio.run(_run(settings, follower, first, link))
     except OSError as exc:
-        logger.error("cannot listen", extra={"error": str(exc)})
-        print(f"gslb: cannot listen: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return _cannot_listen(exc)
     finally:
         store.dispose()
     return 0
+
+
+def _not_starting(exc: Exception) -> int:
+    logger.error("not starting", extra={"errors": str(exc)})
+    print(f"gslb: not starting:\n{exc}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _cannot_listen(exc: OSError) -> int:
+    logger.error("cannot listen", extra={"error": str(exc)})
+    print(f"gslb: cannot listen: {exc}", file=sys.stderr)
+    return EXIT_INVALID
 
 
 def _first_start(store: Store, directory: Path, zones: list[zonefile.LoadedZone]) -> None:
@@ -189,7 +251,9 @@ def _first_start(store: Store, directory: Path, zones: list[zonefile.LoadedZone]
         logger.info("declarations applied to the new store", extra={"revision": result.revision})
 
 
-async def _run(settings: Settings, follower: SnapshotFollower, first: snapshot.Snapshot) -> None:
+async def _run(
+    settings: Settings, follower: SnapshotFollower, first: snapshot.Snapshot, link: WorkerLink | None
+) -> None:
     server = DnsServer(settings, SnapshotHolder(first))
     follower.publish = server.swap
     await server.start()
@@ -209,12 +273,23 @@ async def _run(settings: Settings, follower: SnapshotFollower, first: snapshot.S
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
-    loop.add_signal_handler(signal.SIGINT, done.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(settings, follower)))
+    # Node-wide tasks (health checks, the admin API) will start here when there is no supervisor;
+    # with one, they run in it (gslb/supervisor.py).
+    if link is None:
+        loop.add_signal_handler(signal.SIGINT, done.set)
+        orphaned = None
+    else:
+        # A worker leaves SIGINT to its supervisor, and stops when the supervisor is gone.
+        orphaned = loop.create_task(link.until_orphaned())
+        orphaned.add_done_callback(lambda _: done.set())
+        link.ready()
     polling = loop.create_task(follower.run())
     await done.wait()
     logger.info("stopping")
     polling.cancel()
+    if orphaned is not None:
+        orphaned.cancel()
     await server.stop()
 
 

@@ -6,6 +6,7 @@ The result is one frozen ``Settings`` passed explicitly to whatever needs it.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -52,6 +53,7 @@ class Endpoint:
 
 
 DEFAULT_LISTEN = (Endpoint("127.0.0.1", 5353), Endpoint("::1", 5353))
+MAX_WORKERS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class Settings:
     # Every pool's TTL is kept within these bounds, whatever a pool declares.
     pool_ttl_floor: int = 5
     pool_ttl_ceiling: int = 300
+    # Processes answering on the same listeners (SO_REUSEPORT); more than 1 adds a supervisor.
+    workers: int = 1
     # Set when ``listen`` was left at its default: an IPv6 default that the host cannot bind
     # (no IPv6 on the machine) is then skipped with a warning instead of failing start-up.
     listen_is_default: bool = field(default=True, compare=False)
@@ -99,6 +103,8 @@ class Settings:
                 f"pool_ttl_floor/pool_ttl_ceiling: need 0 <= floor <= ceiling <= 86400, "
                 f"got {self.pool_ttl_floor} and {self.pool_ttl_ceiling}"
             )
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ConfigError(f"workers: {self.workers} is outside 1-{MAX_WORKERS}")
         if not self.db.strip():
             raise ConfigError("db: a database URL is required, e.g. sqlite:///gslb.sqlite")
         return self
@@ -142,7 +148,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return _networks(value, setting)
     if name in (
         "max_udp_payload", "tcp_max_connections", "client_prefix_v4", "client_prefix_v6", "pool_ttl_floor",
-        "pool_ttl_ceiling",
+        "pool_ttl_ceiling", "workers",
     ):  # fmt: skip
         return _number(value, setting, int)
     if name == "tcp_idle_timeout":
@@ -182,3 +188,33 @@ def load(
             values[key] = _coerce(key, value, "--")
     settings = replace(Settings(), **values, listen_is_default="listen" not in values)
     return settings.validate()
+
+
+def dumps(settings: Settings) -> str:
+    """Settings as one line of JSON that ``loads`` turns back into equal Settings.
+
+    A supervisor hands its workers the settings it loaded this way, so a worker started hours later
+    serves what the others serve even if the file or the environment changed meanwhile.
+    """
+    document: dict[str, Any] = {key: _plain(getattr(settings, key)) for key in _KEYS}
+    document["listen_is_default"] = settings.listen_is_default
+    return json.dumps(document)
+
+
+def loads(text: str) -> Settings:
+    """The Settings ``dumps`` wrote, validated again."""
+    try:
+        document = json.loads(text)
+        values = {key: _coerce(key, document[key], "handed-over settings: ") for key in _KEYS}
+        is_default = bool(document["listen_is_default"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"handed-over settings: {exc}") from exc
+    return replace(Settings(), **values, listen_is_default=is_default).validate()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [str(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

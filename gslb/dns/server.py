@@ -4,6 +4,9 @@ UDP is the hot path: one thread per socket doing ``recvfrom``/``sendto`` and not
 ``respond`` (the system calls release the GIL, and a blocking loop is the cheapest Python can
 do). TCP is rare and must withstand slow or silent clients, so it lives on an event loop with
 timeouts on every read and write, and a cap on concurrent connections.
+
+Several worker processes (``workers`` > 1, gslb/supervisor.py) each bind their own sockets on
+every listener with SO_REUSEPORT, and the kernel spreads clients across them.
 """
 
 from __future__ import annotations
@@ -54,18 +57,52 @@ class ErrorBudget:
         self.last, self.suppressed = now, 0
 
 
-def bind_udp(endpoint: Endpoint) -> socket.socket:
+def bind_udp(endpoint: Endpoint, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if endpoint.family_v6 else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         if endpoint.family_v6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse_port:
+            # Every worker process binds the same address; the kernel hands each datagram to one
+            # of them, chosen by a hash of the client's address and port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock.bind((endpoint.host, endpoint.port))
     except OSError:
         sock.close()
         raise
     return sock
+
+
+def check_free(settings: Settings) -> None:
+    """Raise OSError, naming the listener, unless every listener's UDP and TCP port is free now.
+
+    Workers share their listeners through SO_REUSEPORT, which would just as quietly let them join
+    the sockets of another process of the same user that set the option too: two servers
+    splitting the queries between them. Binding each port once without the option, as a lone
+    server does, makes such a port fail start-up loudly like any other port already taken.
+    """
+    for endpoint in settings.listen:
+        family = socket.AF_INET6 if endpoint.family_v6 else socket.AF_INET
+        for kind, protocol in ((socket.SOCK_DGRAM, "udp"), (socket.SOCK_STREAM, "tcp")):
+            with socket.socket(family, kind) as sock:
+                if endpoint.family_v6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if kind == socket.SOCK_STREAM:
+                    # As the listener itself will: connections left in TIME_WAIT do not count.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((endpoint.host, endpoint.port))
+                except OSError as exc:
+                    if _skippable(settings, endpoint, exc):
+                        break
+                    raise OSError(exc.errno, f"{endpoint} ({protocol}): {exc.strerror}") from exc
+
+
+def _skippable(settings: Settings, endpoint: Endpoint, exc: OSError) -> bool:
+    """An unconfigured default IPv6 listener on a host without IPv6."""
+    return settings.listen_is_default and endpoint.family_v6 and exc.errno in _UNAVAILABLE
 
 
 def serve_udp(
@@ -174,15 +211,17 @@ class DnsServer:
         self._threads: list[threading.Thread] = []
         self._tcp_servers: list[asyncio.Server] = []
         self.endpoints: list[Endpoint] = []
+        # One of several worker processes on the same listeners (gslb/supervisor.py).
+        self.reuse_port = settings.workers > 1
 
     async def start(self) -> None:
         """Bind every listener or none: a server that can't listen where told must not start."""
         try:
             for endpoint in self.settings.listen:
                 try:
-                    udp = bind_udp(endpoint)
+                    udp = bind_udp(endpoint, reuse_port=self.reuse_port)
                 except OSError as exc:
-                    if self.settings.listen_is_default and endpoint.family_v6 and exc.errno in _UNAVAILABLE:
+                    if _skippable(self.settings, endpoint, exc):
                         log.warning(
                             "listener skipped", extra={"endpoint": str(endpoint), "reason": exc.strerror}
                         )
@@ -190,7 +229,12 @@ class DnsServer:
                     raise
                 self._udp_sockets.append(udp)
                 server = await asyncio.start_server(
-                    self.tcp.handle, endpoint.host, endpoint.port, reuse_address=True, limit=65535 + 2
+                    self.tcp.handle,
+                    endpoint.host,
+                    endpoint.port,
+                    reuse_address=True,
+                    reuse_port=self.reuse_port,
+                    limit=65535 + 2,
                 )
                 self._tcp_servers.append(server)
                 self.endpoints.append(endpoint)

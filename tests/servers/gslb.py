@@ -16,7 +16,8 @@ class GslbProcess(ServerProcess):
     """``python -m gslb serve`` on ``zones``; ready once ``probe_zone`` answers, stopped on leaving ``with``.
 
     ``workdir`` is the child's working directory (None: ours); ``python -m gslb`` finds the package there
-    when it is not installed.
+    when it is not installed. With ``--workers N`` in ``extra_args`` it is ready once one worker answers
+    (the log says ``workers ready`` once all do), and stopping it leaves none of them running.
     """
 
     name = "gslb"

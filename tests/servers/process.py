@@ -7,6 +7,8 @@ a dnsperf run is going on, and a server that logs a lot would block once the pip
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -42,6 +44,56 @@ def free_port(host: str = HOST) -> int:
                     continue
             return port
     raise RuntimeError(f"no free port on {host}")
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """State, parent PID and start time (clock ticks after boot) of a process; None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name in parentheses may hold spaces
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def child_processes(parent: int) -> dict[int, int]:
+    """PID → start time of each running child of ``parent`` (the start time tells a reused PID apart)."""
+    children: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            pid = int(entry.name)
+            stat = _stat(pid)
+            if stat is not None and stat[1] == parent and running(pid, stat[2]):
+                children[pid] = stat[2]
+    return children
+
+
+def running(pid: int, started: int) -> bool:
+    """Whether the process ``pid`` that started at ``started`` still runs.
+
+    A zombie does not, once all its threads have ended: its first thread turns zombie before the others
+    have closed the files and sockets they share.
+    """
+    stat = _stat(pid)
+    if stat is None or stat[2] != started:
+        return False
+    if stat[0] != "Z":
+        return True
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
+
+
+def end_left_behind(children: Mapping[int, int], timeout: float = STOP_TIMEOUT) -> None:
+    """Wait up to ``timeout`` for these processes to end, then SIGKILL those still running."""
+    deadline = time.monotonic() + timeout
+    while any(running(pid, started) for pid, started in children.items()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid, started in children.items():
+        if running(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class ServerStartError(RuntimeError):
@@ -222,10 +274,15 @@ class ServerProcess:
         return self.ready_answer(response)
 
     def _stop_process(self) -> None:
-        """Stop our server by its PID: SIGTERM first so it shuts down cleanly, SIGKILL if it hangs."""
+        """Stop our server by its PID: SIGTERM first so it shuts down cleanly, SIGKILL if it hangs.
+
+        Then its child processes (``gslb serve --workers``), noted before it went: any still running once
+        it is gone, which would keep its port, get STOP_TIMEOUT to follow it, then SIGKILL, each by its PID.
+        """
         process, self.process = self.process, None
         if process is None:
             return
+        children = child_processes(process.pid)
         if process.poll() is None:
             process.terminate()
             try:
@@ -233,6 +290,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        end_left_behind(children)
         if process.stdout is not None:
             process.stdout.close()
 

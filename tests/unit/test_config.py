@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gslb.config import DEFAULT_LISTEN, Endpoint, load
+from gslb.config import DEFAULT_LISTEN, Endpoint, dumps, load, loads
 from gslb.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -45,6 +45,9 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ({"tcp_max_connections": 0}, "tcp_max_connections"),
         ({"transfer_allow": ["10.0.0.0/33"]}, "transfer_allow"),
         ({"log_level": "loud"}, "log_level"),
+        ({"workers": 0}, "workers: 0 is outside 1-256"),
+        ({"workers": 257}, "workers: 257 is outside 1-256"),
+        ({"workers": "two"}, "--workers: expected a number"),
     ],
 )
 def test_bad_values_name_the_setting(overrides: dict[str, object], message: str) -> None:
@@ -86,3 +89,37 @@ def test_client_prefixes_and_pool_ttl_bounds() -> None:
         load(environ={}, overrides={"client_prefix_v6": 129})
     with pytest.raises(ConfigError, match="pool_ttl_floor"):
         load(environ={}, overrides={"pool_ttl_floor": 400})
+
+
+def test_workers_from_file_environment_and_flag(tmp_path: Path) -> None:
+    assert load(environ={}).workers == 1
+    config = tmp_path / "gslb.toml"
+    config.write_text("workers = 4\n")
+    assert load(config, environ={}).workers == 4
+    assert load(config, environ={"GSLB_WORKERS": "3"}).workers == 3
+    assert load(config, environ={"GSLB_WORKERS": "3"}, overrides={"workers": 2}).workers == 2
+    with pytest.raises(ConfigError, match="GSLB_WORKERS"):
+        load(environ={"GSLB_WORKERS": "many"})
+    config.write_text("workers = true\n")
+    with pytest.raises(ConfigError, match="workers: expected a number"):
+        load(config, environ={})
+
+
+def test_settings_handed_to_a_worker_are_the_settings_loaded() -> None:
+    """What the supervisor writes down a worker's channel; equal, and ``listen_is_default`` kept."""
+    settings = load(
+        environ={},
+        overrides={
+            "zones": "/srv/zones",
+            "listen": ["127.0.0.1:53", "[::1]:53"],
+            "transfer_allow": ["127.0.0.2/32", "2001:db8::/64"],
+            "tcp_idle_timeout": 2.5,
+            "workers": 8,
+            "db": "postgresql+psycopg://gslb@db/gslb",
+        },
+    )
+    handed = loads(dumps(settings))
+    assert handed == settings and not handed.listen_is_default
+    assert loads(dumps(load(environ={}))).listen_is_default
+    with pytest.raises(ConfigError, match="handed-over settings"):
+        loads('{"zones": "zones"}')

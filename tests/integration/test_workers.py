@@ -1,0 +1,359 @@
+"""``gslb serve --workers 2``: a supervisor and two worker processes sharing each listener (SO_REUSEPORT).
+
+Which worker answers a client is the kernel's choice, by a hash of the client's address and port, so
+the tests ask from many source ports at once. To see that both workers take a share, one worker is
+stopped (SIGSTOP): the queries the kernel gives it wait in its socket, unanswered, until it continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import dns.flags
+import dns.message
+import dns.rcode
+import pytest
+
+from gslb.config import Settings
+from gslb.model import AdminState
+from gslb.store import Store
+from gslb.supervisor import Backoff, Supervisor, WorkerStartError
+from tests.conftest import EXAMPLE_ZONES
+from tests.integration.server import GslbProcess, free_port
+from tests.servers.process import HOST, ServerStartError, child_processes, running
+
+ZONE_FILE = "gslb.example.test.zone"
+WWW = "www.gslb.example.test."
+WWW_V4 = {"192.0.2.10", "198.51.100.10", "203.0.113.10"}  # zones/pools.toml, two per answer
+CLIENTS = 64  # source ports per round: P(the kernel gives them all to one of two workers) = 2**-63
+ACTOR = "test_workers"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A ``--workers 2`` server on a zone directory and store of its own, which the tests change."""
+
+    server: GslbProcess
+    zones: Path
+    url: str
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def workers(server: GslbProcess) -> dict[int, int]:
+    """Worker index → PID, from the command lines of the server's running child processes."""
+    found: dict[int, int] = {}
+    for pid in child_processes(server.pid):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--worker-index" in args:
+            found[int(args[args.index(b"--worker-index") + 1])] = pid
+    return found
+
+
+def log_lines(server: GslbProcess, event: str, worker: int) -> list[str]:
+    return [
+        line for line in server.log.splitlines() if f"event={event} " in line and f"worker={worker}" in line
+    ]
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    directory = tmp_path_factory.mktemp("workers")
+    zones = directory / "zones"
+    zones.mkdir()
+    for name in (ZONE_FILE, "pools.toml"):
+        shutil.copy(EXAMPLE_ZONES / name, zones / name)
+    url = f"sqlite:///{directory / 'gslb.sqlite'}"
+    with GslbProcess(zones, extra_args=["--workers", "2", "--db", url]) as server:
+        assert wait_for(lambda: "workers ready" in server.log), server.log
+        yield Node(server, zones, url)
+
+
+# --- asking from many source ports --------------------------------------------------------------------
+
+
+@contextmanager
+def clients(count: int = CLIENTS) -> Iterator[list[socket.socket]]:
+    """``count`` UDP sockets on loopback, each on a port of its own."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) for _ in range(count)]
+        for sock in socks:
+            sock.bind((HOST, 0))
+        yield socks
+
+
+def send(
+    socks: list[socket.socket], server: GslbProcess, qname: str
+) -> dict[socket.socket, dns.message.Message]:
+    queries: dict[socket.socket, dns.message.Message] = {}
+    for sock in socks:
+        query = queries[sock] = dns.message.make_query(qname, "A")
+        sock.sendto(query.to_wire(), (server.host, server.port))
+    return queries
+
+
+def receive(
+    queries: dict[socket.socket, dns.message.Message], timeout: float
+) -> dict[socket.socket, dns.message.Message]:
+    """The responses that arrive within ``timeout``, by the socket that asked; each matches its query."""
+    responses: dict[socket.socket, dns.message.Message] = {}
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for sock in queries:
+            selector.register(sock, selectors.EVENT_READ)
+        while len(responses) < len(queries) and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                answering = key.fileobj
+                assert isinstance(answering, socket.socket)
+                response = dns.message.from_wire(answering.recv(65535))
+                assert queries[answering].is_response(response)
+                responses[answering] = response
+                selector.unregister(answering)
+    return responses
+
+
+def addresses(response: dns.message.Message) -> set[str]:
+    return {rdata.to_text() for rrset in response.answer for rdata in rrset}
+
+
+def ask_many(server: GslbProcess, qname: str, rounds: int = 1) -> list[dns.message.Message]:
+    """Ask ``qname`` from CLIENTS source ports at once, ``rounds`` times; every query must be answered."""
+    answers: list[dns.message.Message] = []
+    with clients() as socks:
+        for _ in range(rounds):
+            queries = send(socks, server, qname)
+            responses = receive(queries, timeout=3.0)
+            lost = len(queries) - len(responses)
+            assert not lost, f"{lost} of {len(queries)} queries for {qname} were not answered"
+            answers += responses.values()
+    return answers
+
+
+def answered_by_www(response: dns.message.Message, members: set[str] = WWW_V4) -> bool:
+    return (
+        response.rcode() == dns.rcode.NOERROR
+        and bool(response.flags & dns.flags.AA)
+        and len(addresses(response)) == 2
+        and addresses(response) <= members
+    )
+
+
+def shares(server: GslbProcess, stopped: int) -> tuple[int, int]:
+    """(answered while worker PID ``stopped`` is stopped, answered only once it continues) of CLIENTS.
+
+    Every query must be answered in the end: those the kernel gave the stopped worker wait in its socket.
+    """
+    with clients() as socks:
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            assert wait_for(
+                lambda: Path(f"/proc/{stopped}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+            )
+            queries = send(socks, server, WWW)
+            meanwhile = receive(queries, timeout=0.3)
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+        later = receive({s: q for s, q in queries.items() if s not in meanwhile}, timeout=3.0)
+    assert len(meanwhile) + len(later) == len(queries), "queries were lost"
+    assert all(answered_by_www(r) for r in [*meanwhile.values(), *later.values()])
+    return len(meanwhile), len(later)
+
+
+# --- a running node -----------------------------------------------------------------------------------
+
+
+def test_two_worker_processes_answer_clients_on_many_ports(node: Node) -> None:
+    pids = workers(node.server)
+    assert sorted(pids) == [0, 1]
+    for index, pid in pids.items():
+        assert f'event="worker started" worker={index} pid={pid}' in node.server.log
+    answers = ask_many(node.server, WWW, rounds=8)
+    wrong = [a for a in answers if not answered_by_www(a)]
+    assert not wrong, wrong[0].to_text()
+
+
+def test_the_kernel_spreads_clients_across_both_workers(node: Node) -> None:
+    pids = workers(node.server)
+    for index in (0, 1):
+        meanwhile, later = shares(node.server, stopped=pids[index])
+        # Some clients went to the stopped worker (answered only once it continued), some to the other.
+        assert 0 < meanwhile < CLIENTS and later == CLIENTS - meanwhile, (index, meanwhile, later)
+
+
+def test_a_store_change_reaches_every_worker(node: Node) -> None:
+    drained = "192.0.2.10"
+    with Store.open(node.url) as store:
+        store.patch_member("www", drained, ACTOR, state=AdminState.DRAINED)
+        revision = store.revision()
+        try:
+            assert wait_for(
+                lambda: all(answered_by_www(a, WWW_V4 - {drained}) for a in ask_many(node.server, WWW))
+            )
+            for index in (0, 1):
+                published = log_lines(node.server, '"snapshot published"', index)
+                assert any(f"revision={revision} " in line for line in published), node.server.log
+        finally:
+            store.patch_member("www", drained, ACTOR, state=AdminState.ENABLED)
+    assert wait_for(lambda: any(drained in addresses(a) for a in ask_many(node.server, WWW)))
+
+
+def test_sighup_reloads_the_zones_in_every_worker(node: Node) -> None:
+    zone = node.zones / ZONE_FILE
+    original = zone.read_text()
+    reloads = [len(log_lines(node.server, '"zone loaded"', index)) for index in (0, 1)]
+    zone.write_text(original + "hup IN A 192.0.2.99\n")
+    try:
+        os.kill(node.server.pid, signal.SIGHUP)
+        assert wait_for(
+            lambda: all(
+                addresses(a) == {"192.0.2.99"} for a in ask_many(node.server, "hup.gslb.example.test.")
+            )
+        )
+        for index in (0, 1):
+            assert len(log_lines(node.server, '"zone loaded"', index)) > reloads[index], node.server.log
+    finally:
+        zone.write_text(original)
+
+
+def test_a_killed_worker_is_restarted_and_the_other_answers_meanwhile(node: Node) -> None:
+    before = workers(node.server)
+    started = child_processes(node.server.pid)[before[1]]
+    os.kill(before[1], signal.SIGKILL)
+    # Once the supervisor has seen it die, its sockets are gone. (The queries the kernel had queued on them
+    # until then are lost, as on any server that dies: clients ask again.)
+    died = f'event="worker died; restarting it" worker=1 pid={before[1]} status=SIGKILL'
+    assert wait_for(lambda: died in node.server.log)
+    assert not running(before[1], started)
+    assert all(answered_by_www(a) for a in ask_many(node.server, WWW, rounds=4))
+
+    assert wait_for(lambda: len(log_lines(node.server, "ready", 1)) == 2)
+    after = workers(node.server)
+    assert sorted(after) == [0, 1] and after[0] == before[0] and after[1] != before[1]
+    assert f'event="worker started" worker=1 pid={after[1]}' in node.server.log
+    meanwhile, _ = shares(node.server, stopped=after[1])
+    assert 0 < meanwhile < CLIENTS, "the restarted worker takes no share of the clients"
+
+
+# --- starting and stopping ----------------------------------------------------------------------------
+
+
+def test_sigterm_stops_every_worker(all_zones: Path) -> None:
+    with GslbProcess(all_zones, extra_args=["--workers", "2"]) as server:
+        assert wait_for(lambda: "workers ready" in server.log), server.log
+        children = child_processes(server.pid)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=10) == 0
+        # At once: the supervisor waited for its workers before it exited.
+        assert not [pid for pid, start in children.items() if running(pid, start)]
+        log = server.stop()
+    assert "event=stopping worker=0" in log and "event=stopping worker=1" in log, log
+    assert 'event="workers stopped" workers=2' in log, log
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(all_zones: Path) -> None:
+    with GslbProcess(all_zones, extra_args=["--workers", "2"]) as server:
+        assert wait_for(lambda: "workers ready" in server.log), server.log
+        children = child_processes(server.pid)
+        assert server.process is not None
+        server.process.kill()
+        server.process.wait()
+        assert wait_for(lambda: not any(running(pid, start) for pid, start in children.items()))
+        assert server.log.count('event="supervisor gone; stopping"') == 2
+
+
+@pytest.mark.parametrize("kind", [socket.SOCK_DGRAM, socket.SOCK_STREAM], ids=["udp", "tcp"])
+def test_a_port_another_process_holds_stops_start_up(all_zones: Path, kind: socket.SocketKind) -> None:
+    """Even when that process set SO_REUSEPORT too, which would let the workers join its socket unchecked."""
+    port = free_port()
+    with socket.socket(socket.AF_INET, kind) as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((HOST, port))
+        if kind == socket.SOCK_STREAM:
+            holder.listen()
+        server = GslbProcess(all_zones, extra_args=["--workers", "2"], port=port)
+        try:
+            with pytest.raises(ServerStartError, match="exited with 1") as failure:
+                server.start(timeout=10)
+        finally:
+            server.stop()  # had it started after all
+    protocol = "udp" if kind == socket.SOCK_DGRAM else "tcp"
+    assert re.search(
+        rf"cannot listen: .*{HOST}:{port} \({protocol}\): Address already in use", failure.value.log
+    )
+    assert "worker started" not in failure.value.log
+
+
+# --- the supervisor in this process, with stand-ins for workers -----------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def stand_in(code: str) -> Callable[[int], list[str]]:
+    return lambda index: [sys.executable, "-S", "-c", code]  # -S: no site packages, a faster start
+
+
+def test_a_worker_that_exits_while_starting_stops_the_supervisor() -> None:
+    supervisor = Supervisor(replace(Settings(), workers=2), stand_in("raise SystemExit(3)"))
+    with pytest.raises(WorkerStartError, match=r"ended while starting \(exit 3\)"):
+        asyncio.run(supervisor.run())
+    assert not any(w.running for w in supervisor.workers.values())
+
+
+def test_a_crash_loop_is_restarted_ever_more_slowly() -> None:
+    """A worker dying right after it said ready waits 0.1 s to be restarted, then 0.2 s, 0.4 s..."""
+    supervisor = Supervisor(replace(Settings(), workers=1), stand_in("import os; os.write(0, b'ready\\n')"))
+    handler = Records()
+    logger = logging.getLogger("gslb.supervisor")
+    logger.addHandler(handler)
+
+    async def run_briefly() -> None:
+        asyncio.get_running_loop().call_later(1.0, supervisor.stop)
+        await supervisor.run()
+
+    try:
+        asyncio.run(run_briefly())
+    finally:
+        logger.removeHandler(handler)
+    delays = [
+        r.__dict__["restart_in_s"] for r in handler.records if r.getMessage() == "worker died; restarting it"
+    ]
+    assert 2 <= len(delays) <= 5, delays  # without a backoff: dozens
+    assert delays == [0.1 * 2**i for i in range(len(delays))]
+    assert not any(w.running for w in supervisor.workers.values())
+
+
+def test_backoff_doubles_up_to_its_ceiling_and_forgets_after_a_stable_run() -> None:
+    backoff = Backoff(first=0.1, longest=1.0, stable=10.0)
+    assert [backoff.next_delay(ran_for=0.5) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert backoff.next_delay(ran_for=60.0) == 0.1
