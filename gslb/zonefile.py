@@ -18,6 +18,7 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
+from gslb import zonelines
 from gslb.errors import ZoneError
 
 ZONE_SUFFIX = ".zone"
@@ -112,12 +113,19 @@ class _StrictReader(dns.zonefile.Reader):
         )
 
 
-def _parse(path: Path, origin: dns.name.Name, text: str) -> dns.zone.Zone:
+def _parse(path: Path, origin: dns.name.Name, text: str, *, simple_lines: bool = True) -> dns.zone.Zone:
+    """The zone of ``text``; ``simple_lines=False`` leaves every line to dnspython (for tests)."""
     zone = dns.zone.Zone(origin, relativize=False)
     try:
         with zone.writer(True) as txn:
-            tokenizer = dns.tokenizer.Tokenizer(text, str(path))
-            _StrictReader(tokenizer, dns.rdataclass.IN, txn, allow_include=False).read()
+            reader = _StrictReader(dns.tokenizer.Tokenizer("", str(path)), dns.rdataclass.IN, txn)
+            if simple_lines:
+                simple = zonelines.read(reader, text, str(path))
+            else:
+                reader.tok = dns.tokenizer.Tokenizer(text, str(path))
+                reader.read()
+                simple = {}
+        zonelines.merge(zone, simple)
         zone.check_origin()
     except dns.exception.SyntaxError as exc:
         line, detail = _locate(path, origin, text, str(exc))
