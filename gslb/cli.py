@@ -264,7 +264,7 @@ async def _run(
     logger.info(
         "ready",
         extra={
-            "answers": len(first.answers),
+            "answers": len(first.answers) + len(first.dynamic),
             "pools": len(first.inventory.pools),
             "revision": first.revision,
             "build_ms": round(first.build_seconds * 1000, 1),

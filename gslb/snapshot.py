@@ -59,13 +59,17 @@ class Snapshot:
     """Everything the responder reads. Never mutated after ``build`` or ``update`` returns."""
 
     catalog: Catalog
-    answers: dict[bytes, Answer | PoolAnswer]  # question wire, name lower-cased → answer
+    # Question wire (name lower-cased) → answer, in two layers that the responder reads in this
+    # order: ``dynamic`` holds what pools and health change (pool names, static answers that show
+    # them), ``answers`` everything else; an update copies the small layer, never the large one.
+    answers: dict[bytes, Answer | PoolAnswer]
     negative: dict[bytes, NegativeZone]  # lower-cased apex wire → NXDOMAIN/NODATA template
     zones: tuple[ZoneInfo, ...]
     inventory: Inventory = field(default_factory=Inventory)
     revision: int = 0  # the store revision this snapshot reflects
     built_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
+    dynamic: dict[bytes, Answer | PoolAnswer] = field(default_factory=dict)
     # What an incremental update needs, kept from the full build (never read by the responder):
     pools: Mapping[str, Pool] = field(default_factory=dict, repr=False)  # served (TTL-bounded) pools
     unhealthy: frozenset[tuple[str, str]] = frozenset()
@@ -107,23 +111,28 @@ def build(
         return pools.get((owner, qtype))
 
     answers: dict[bytes, Answer | PoolAnswer] = {}
+    dynamic: dict[bytes, Answer | PoolAnswer] = {}
     dependents: dict[dns.name.Name, list[Question]] = {}
     for data in catalog.zones.values():
         for qname, by_type, below_cut in _owners(data):
             owner_key = _name_key(qname)
+            at_pool = qname in pool_owners
             for qtype in _precomputed_types(by_type):
+                if at_pool and qtype in POOL_TYPES:
+                    continue  # the pool answers it (or, where it has no such members, nobody ahead of time)
                 key = owner_key + _TYPE_KEYS[qtype]
                 rrset = by_type.get(qtype)
                 if rrset is not None and qtype in PLAIN_TYPES and not below_cut:
                     answers[key] = render_plain(rrset)  # most records of a large zone: no rules apply
                     continue
                 resolution = resolve(catalog, qname, qtype)
-                answers[key] = _static_answer(qname, qtype, resolution, pool_lookup)
-                if pool_owners and qname not in pool_owners:
-                    for owner in _pool_names_used(resolution, pool_owners):
-                        dependents.setdefault(owner, []).append((qname, qtype))
+                answer = _static_answer(qname, qtype, resolution, pool_lookup)
+                used = _pool_names_used(resolution, pool_owners) if pool_owners and not at_pool else set()
+                (dynamic if used else answers)[key] = answer
+                for owner in used:
+                    dependents.setdefault(owner, []).append((qname, qtype))
     for (owner, qtype), pool_answer in pools.items():
-        answers[question_key(owner, qtype)] = pool_answer
+        dynamic[question_key(owner, qtype)] = pool_answer
     infos = tuple(
         ZoneInfo(
             z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets())
@@ -139,6 +148,7 @@ def build(
         inventory,
         revision,
         build_seconds=time.perf_counter() - started,
+        dynamic=dynamic,
         pools=by_name,
         unhealthy=unhealthy,
         dependents={owner: tuple(questions) for owner, questions in dependents.items()},
@@ -186,7 +196,7 @@ def update(
     pools = {**old.pools, **new_pools}
     inventory = replace(old.inventory, pools=tuple(pools[pool.name] for pool in old.inventory.pools))
     compiled = (compiler or PoolCompiler()).compile(inventory, catalog, unhealthy, only=affected, pools=pools)
-    answers = dict(old.answers)
+    answers = dict(old.dynamic)
     owners: set[dns.name.Name] = set()
     for name in affected:
         for text in pools[name].names:
@@ -211,7 +221,7 @@ def update(
     return replace(
         old,
         catalog=catalog,
-        answers=answers,
+        dynamic=answers,
         inventory=inventory,
         revision=revision,
         built_at=time.time(),
@@ -256,11 +266,11 @@ def _with_placeholders(
         zone = catalog.find(owner)
         if zone is None:
             continue  # outside every zone: never served (the compiler warns)
-        if not rrsets or owner not in zone.rrsets:
+        if not rrsets or owner not in zone.pools:
             return None
         table = tables.get(zone.origin)
         if table is None:
-            table = tables[zone.origin] = dict(zone.rrsets)
+            table = tables[zone.origin] = dict(zone.pools)
         by_type: dict[int, dns.rrset.RRset] = {
             rdtype: rrset for rdtype, rrset in table[owner].items() if rdtype not in PLACEHOLDER_TYPES
         }
@@ -268,7 +278,7 @@ def _with_placeholders(
         table[owner] = by_type
     zones = dict(catalog.zones)
     for origin, table in tables.items():
-        zones[origin] = replace(zones[origin], rrsets=table)
+        zones[origin] = replace(zones[origin], pools=table)
     return Catalog(zones)
 
 
@@ -307,7 +317,7 @@ def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:
 
 def _owners(data: ZoneData) -> Iterator[tuple[dns.name.Name, dict[int, dns.rrset.RRset], bool]]:
     """Each owner whose questions are precomputed, lower-cased, with whether a cut is at or above it."""
-    for owner, by_type in data.rrsets.items():
+    for owner, by_type in data.owners():
         if owner.labels and owner.labels[0] == b"*":
             continue  # a wildcard owner asked literally is rare; the slow path answers it
         yield owner.canonicalize(), by_type, bool(data.cuts) and data.cut_at_or_above(owner) is not None

@@ -8,7 +8,7 @@ rest, so there is exactly one definition of what gslb answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dns.name
@@ -53,7 +53,12 @@ REFUSED = Resolution(RCODE_REFUSED, authoritative=False)
 
 @dataclass(frozen=True, slots=True)
 class ZoneData:
-    """One zone indexed for lookups: RRsets by owner and type, existing names, and cuts."""
+    """One zone indexed for lookups: RRsets by owner and type, existing names, and cuts.
+
+    The zone file's RRsets and the pool names' (``pools``: each pool owner's RRsets, the file's
+    included) are kept apart, so that a change to pools copies the small table, never the large
+    one; ``owner()`` sees both.
+    """
 
     origin: dns.name.Name
     rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]]
@@ -61,6 +66,7 @@ class ZoneData:
     cuts: frozenset[dns.name.Name]  # delegation points (NS below the apex)
     soa: dns.rrset.RRset
     negative_soa: dns.rrset.RRset = field(repr=False)  # TTL = min(SOA TTL, MINIMUM), RFC 2308 5
+    pools: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = field(default_factory=dict)
 
     @classmethod
     def from_zone(cls, zone: dns.zone.Zone, extra: Iterable[dns.rrset.RRset] = ()) -> ZoneData:
@@ -72,10 +78,14 @@ class ZoneData:
             by_type = rrsets[name] = {}
             for rdataset in node.rdatasets:
                 by_type[rdataset.rdtype] = _as_rrset(name, rdataset)
+        pools: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = {}
         for rrset in extra:
-            rrsets.setdefault(rrset.name, {})[rrset.rdtype] = rrset
-        names: set[dns.name.Name] = {origin, *rrsets}
-        for name in rrsets:
+            owner = pools.get(rrset.name)
+            if owner is None:
+                owner = pools[rrset.name] = dict(rrsets.get(rrset.name, {}))
+            owner[rrset.rdtype] = rrset
+        names: set[dns.name.Name] = {origin, *rrsets, *pools}
+        for name in (*rrsets, *pools):
             # Empty non-terminals: the missing ancestors (the origin is in the set, so this stops).
             ancestor = dns.name.Name(name.labels[1:])
             while ancestor not in names and len(ancestor) > len(origin):
@@ -86,7 +96,20 @@ class ZoneData:
         negative = dns.rrset.RRset(origin, soa.rdclass, SOA)
         negative.update(soa)
         negative.ttl = min(soa.ttl, soa[0].minimum)
-        return cls(origin, rrsets, frozenset(names), cuts, soa, negative)
+        return cls(origin, rrsets, frozenset(names), cuts, soa, negative, pools)
+
+    def owner(self, name: dns.name.Name) -> dict[int, dns.rrset.RRset] | None:
+        """The RRsets of ``name`` by type, or None where it owns none."""
+        return self.pools.get(name) or self.rrsets.get(name)
+
+    def owners(self) -> Iterator[tuple[dns.name.Name, dict[int, dns.rrset.RRset]]]:
+        """Every owner with its RRsets, pool names included."""
+        pools = self.pools
+        for name, by_type in self.rrsets.items():
+            yield name, pools.get(name, by_type)
+        for name, by_type in pools.items():
+            if name not in self.rrsets:
+                yield name, by_type
 
     def cut_at_or_above(self, name: dns.name.Name) -> dns.name.Name | None:
         """The highest delegation point between the apex (exclusive) and ``name`` (inclusive)."""
@@ -165,13 +188,13 @@ def resolve(catalog: Catalog, qname: dns.name.Name, qtype: int, *, tcp: bool = F
                 # A CNAME led below a delegation: what we own is the chain; the rest is theirs.
                 return Resolution(RCODE_NOERROR, True, tuple(answer))
             return _referral(catalog, zone, cut)
-        owner_rrsets = zone.rrsets.get(name)
+        owner_rrsets = zone.owner(name)
         synthesized = False
         if owner_rrsets is None:
             if name in zone.names:  # empty non-terminal
                 return _negative(zone, RCODE_NOERROR, answer)
             wildcard = dns.name.Name((WILDCARD, *zone.closest_encloser(name).labels))
-            owner_rrsets = zone.rrsets.get(wildcard)
+            owner_rrsets = zone.owner(wildcard)
             if owner_rrsets is None:
                 return _negative(zone, RCODE_NXDOMAIN, answer)
             synthesized = True
@@ -218,7 +241,7 @@ def _negative(zone: ZoneData, rcode: int, answer: list[dns.rrset.RRset]) -> Reso
 
 
 def _referral(catalog: Catalog, zone: ZoneData, cut: dns.name.Name) -> Resolution:
-    ns = zone.rrsets[cut][NS]
+    ns = zone.rrsets[cut][NS]  # a cut is never a pool name
     glue = _addresses(catalog, (rdata.target for rdata in ns))
     return Resolution(RCODE_NOERROR, False, (), (ns,), glue, glue_required=bool(glue))
 
@@ -244,7 +267,7 @@ def _addresses(catalog: Catalog, targets: Iterable[dns.name.Name]) -> RRsets:
             continue
         seen.add(target)
         zone = catalog.find(target)
-        owner_rrsets = zone.rrsets.get(target) if zone is not None else None
+        owner_rrsets = zone.owner(target) if zone is not None else None
         if owner_rrsets is None:
             continue
         found.extend(owner_rrsets[t] for t in (A, AAAA) if t in owner_rrsets)

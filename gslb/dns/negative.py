@@ -62,10 +62,10 @@ class NegativeZone:
         lengths = range(MAX_NAME_LENGTH + 1)
         return cls(
             apex=apex,
-            types={_wire(n): frozenset(t) for n, t in data.rrsets.items()},
+            types=_types(data),
             names=frozenset(_wire(n) for n in data.names),
             cuts=frozenset(_wire(n) for n in data.cuts),
-            wildcards=any(n.labels and n.labels[0] == b"*" for n in data.rrsets),
+            wildcards=any(n.labels and n.labels[0] == b"*" for n, _ in data.owners()),
             parts=parts,
             nxdomain=tuple(_answer(parts, length - len(apex), RCODE_NXDOMAIN) for length in lengths),
             nodata=tuple(_answer(parts, length - len(apex), RCODE_NOERROR) for length in lengths),
@@ -73,6 +73,16 @@ class NegativeZone:
 
     def answer(self, qname: bytes, rcode: int) -> Answer:
         return (self.nxdomain if rcode == RCODE_NXDOMAIN else self.nodata)[len(qname)]
+
+
+def _types(data: ZoneData) -> dict[bytes, frozenset[int]]:
+    """Each owner's types; equal sets are shared (a million owners have a handful of distinct sets)."""
+    shared: dict[frozenset[int], frozenset[int]] = {}
+    types = {}
+    for name, by_type in data.owners():
+        present = frozenset(by_type)
+        types[_wire(name)] = shared.setdefault(present, present)
+    return types
 
 
 def _answer(parts: tuple[bytes | int, ...], apex_offset: int, rcode: int) -> Answer:

@@ -75,7 +75,8 @@ def respond(
         return _error(data, wire.RCODE_FORMERR, None, None, settings.max_udp_payload)
     question = data[12:end]
     # Only the name is case-insensitive: QTYPE bytes 0x41-0x5A must not fold onto other types.
-    answer = snapshot.answers.get(question[:-4].lower() + question[-4:])
+    key = question[:-4].lower() + question[-4:]
+    answer = snapshot.dynamic.get(key) or snapshot.answers.get(key)
     if answer is None:
         # Names nobody rendered ahead of time: mostly NXDOMAIN (typos, random-subdomain floods),
         # answered from the zone's templates at nearly the cost of a hit.
@@ -266,8 +267,8 @@ def _transfer(
         yield _error(data, wire.RCODE_NOTAUTH, question, None, settings.max_udp_payload)
         return
     records: list[dns.rrset.RRset] = [zone.soa]
-    for name in sorted(zone.rrsets):
-        for rdtype, rrset in sorted(zone.rrsets[name].items()):
+    for name, by_type in sorted(zone.owners(), key=lambda owner: owner[0]):
+        for rdtype, rrset in sorted(by_type.items()):
             if not (name == zone.origin and rdtype == SOA):
                 records.extend(_split(rrset))
     records.append(zone.soa)

@@ -37,7 +37,7 @@ Served = dict[bytes, tuple[object, ...]]
 
 def served(snap: snapshot.Snapshot) -> Served:
     """Every precomputed answer in comparable form (a selector compares by the choices it offers)."""
-    return {key: _comparable(answer) for key, answer in snap.answers.items()}
+    return {key: _comparable(answer) for key, answer in {**snap.answers, **snap.dynamic}.items()}
 
 
 def _comparable(answer: Answer | PoolAnswer) -> tuple[object, ...]:
@@ -83,7 +83,7 @@ def test_a_weight_change_updates_the_pool_and_what_leads_to_it() -> None:
     updated = check_update_matches_build(INVENTORY, changed)
     old = build(INVENTORY)
     api_a = snapshot.question_key(dns.name.from_text("api.gslb.example.test."), dns.rdatatype.A)
-    assert updated.answers[api_a] is not old.answers[api_a]  # the CNAME into www, re-rendered
+    assert updated.dynamic[api_a] is not old.dynamic[api_a]  # the CNAME into www, re-rendered
 
 
 def test_a_drained_member_leaves_the_srv_additional_section() -> None:
@@ -95,14 +95,15 @@ def test_a_drained_member_leaves_the_srv_additional_section() -> None:
     )
     updated = check_update_matches_build(INVENTORY, drained)
     srv = snapshot.question_key(dns.name.from_text("_http._tcp.www.gslb.example.test."), dns.rdatatype.SRV)
-    body = updated.answers[srv]
+    body = updated.dynamic[srv]
     assert isinstance(body, Answer) and bytes([192, 0, 2, 10]) not in body.body
 
 
 def test_the_last_ipv6_member_leaving_turns_aaaa_into_nodata() -> None:
     v4_only = replace(www(), members=tuple(m for m in www().members if ":" not in m.address))
     updated = check_update_matches_build(INVENTORY, v4_only)
-    assert snapshot.question_key(WWW, dns.rdatatype.AAAA) not in updated.answers
+    aaaa = snapshot.question_key(WWW, dns.rdatatype.AAAA)
+    assert aaaa not in updated.dynamic and aaaa not in updated.answers
 
 
 def test_health_changes_reach_the_pool_and_the_pools_falling_back_to_it() -> None:
