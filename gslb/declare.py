@@ -1,4 +1,4 @@
-"""Sites and pools declared in TOML files next to the zone files, read into an Inventory.
+"""Sites, pools and health checks declared in TOML files next to the zone files, read into an Inventory.
 
 Operators edit these by hand and review them in change requests, so every problem in every
 file is collected and reported at once, each with its file, object and field
@@ -20,9 +20,19 @@ import dns.name
 
 from gslb.errors import GslbError
 from gslb.model import (
+    DEFAULT_EXPECT,
+    DEFAULT_FALL,
+    DEFAULT_INTERVAL,
+    DEFAULT_JITTER,
+    DEFAULT_RISE,
+    DEFAULT_TIMEOUT,
     MAX_WEIGHT,
     AdminState,
     AllDown,
+    Check,
+    CheckOverrides,
+    CheckType,
+    HealthOverride,
     Inventory,
     LvsMode,
     Member,
@@ -39,11 +49,29 @@ MIN_TTL, MAX_TTL = 0, 86400
 SITE_KEYS = {"region", "description", "subnets", "lvs_mode", "vips"}
 POOL_KEYS = {
     "names", "kind", "policy", "answer_count", "ttl", "all_down",
-    "fallback", "health_check", "site_order", "members",
+    "fallback", "health_check", "check", "site_order", "members",
 }  # fmt: skip
-MEMBER_KEYS = {"site", "address", "weight", "priority", "state"}
+MEMBER_KEYS = {"site", "address", "weight", "priority", "state", "check", "override"}
 
-E = TypeVar("E", Policy, AllDown, AdminState, LvsMode, PoolKind)
+# Check fields by the check types they mean something for: a field of another type is refused
+# rather than ignored, so that a check does exactly what its declaration reads like.
+TIMING_KEYS = {"interval", "timeout", "jitter"}
+CHECK_KEYS: dict[CheckType, set[str]] = {
+    CheckType.TCP: {"port", "rise", "fall", *TIMING_KEYS},
+    CheckType.HTTP: {"port", "method", "path", "host", "expect", "body", "rise", "fall", *TIMING_KEYS},
+    CheckType.HTTPS: {
+        "port", "method", "path", "host", "expect", "body", "sni", "verify_tls", "rise", "fall", *TIMING_KEYS,
+    },
+    # Pushed results go through the same rise/fall state machine as probed ones.
+    CheckType.PASSIVE: {"rise", "fall"},
+}  # fmt: skip
+ALL_CHECK_KEYS = {"type"}.union(*CHECK_KEYS.values())
+OVERRIDE_KEYS = {"port", "interval", "timeout", "rise", "fall"}
+MIN_INTERVAL, MAX_INTERVAL = 0.1, 3600.0
+MAX_RESULTS = 100  # rise and fall
+MAX_TEXT = 1000  # path, host, body, sni: what the store holds
+
+E = TypeVar("E", Policy, AllDown, AdminState, LvsMode, PoolKind, CheckType, HealthOverride)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +120,10 @@ class _Reader:
         self.problems: list[Problem] = []
         self.sites: dict[str, tuple[Site, Path]] = {}
         self.pools: dict[str, tuple[Pool, Path]] = {}
+        self.checks: dict[str, tuple[Check, Path]] = {}
         self.site_references: list[tuple[Path, str, str]] = []  # (file, where, site name)
+        # (file, where, pool, overrides): checked against the pool's check once all are read
+        self.override_references: list[tuple[Path, str, str, CheckOverrides]] = []
         self.path = Path()
 
     def problem(self, where: str, message: str) -> None:
@@ -108,10 +139,12 @@ class _Reader:
         except tomllib.TOMLDecodeError as exc:
             self.problem("(file)", f"invalid TOML: {exc}")
             return
-        for key in sorted(set(document) - {"sites", "pools"}):
-            self.problem(key, "unknown section (expected [sites.NAME] or [pools.NAME])")
+        for key in sorted(set(document) - {"sites", "pools", "checks"}):
+            self.problem(key, "unknown section (expected [sites.NAME], [pools.NAME] or [checks.NAME])")
         for name, body in self.tables(document.get("sites", {}), "sites").items():
             self.read_site(name, body)
+        for name, body in self.tables(document.get("checks", {}), "checks").items():
+            self.read_check(name, body)
         for name, body in self.tables(document.get("pools", {}), "pools").items():
             self.read_pool(name, body)
 
@@ -197,6 +230,7 @@ class _Reader:
         if health_check is not None and not isinstance(health_check, str):
             self.problem(f"{where}.health_check", "must be the name of a check")
             health_check = None
+        check_overrides = self.check_overrides(body, where, name)
         pool = Pool(
             name,
             names=names,
@@ -207,8 +241,9 @@ class _Reader:
             all_down=all_down or AllDown.FAIL_OPEN,
             fallback=fallback,
             health_check=health_check,
+            check_overrides=check_overrides,
             site_order=tuple(self.string_list(body, "site_order", where)),
-            members=self.members(body.get("members", []), where, kind),
+            members=self.members(body.get("members", []), where, kind, name),
         )
         self.pools[name] = (pool, self.path)
 
@@ -240,7 +275,7 @@ class _Reader:
             owners.append(owner)
         return tuple(owners)
 
-    def members(self, value: Any, where: str, kind: PoolKind) -> tuple[Member, ...]:
+    def members(self, value: Any, where: str, kind: PoolKind, pool: str) -> tuple[Member, ...]:
         if not isinstance(value, list):
             self.problem(f"{where}.members", "must be a list of member tables")
             return ()
@@ -274,7 +309,11 @@ class _Reader:
                 self.enum(AdminState, body.get("state", "enabled"), f"{member_where}.state")
                 or AdminState.ENABLED
             )
-            members.append(Member(site, address, weight, priority, state))
+            override = body.get("override")
+            if override is not None:
+                override = self.enum(HealthOverride, override, f"{member_where}.override")
+            check_overrides = self.check_overrides(body, member_where, pool)
+            members.append(Member(site, address, weight, priority, state, check_overrides, override))
         return tuple(members)
 
     def member_address(self, value: Any, kind: PoolKind, where: str) -> str | None:
@@ -294,6 +333,162 @@ class _Reader:
         except dns.exception.DNSException as exc:
             self.problem(where, f"{value!r} is not a host name: {exc}")
             return None
+
+    def read_check(self, name: str, body: dict[str, Any]) -> None:
+        where = f"checks.{name}"
+        if name in self.checks:
+            self.problem(where, f"also declared in {self.checks[name][1]}")
+            return
+        if "type" not in body:
+            self.problem(f"{where}.type", f"required: one of {', '.join(t.value for t in CheckType)}")
+            return
+        check_type = self.enum(CheckType, body["type"], f"{where}.type")
+        if check_type is None:
+            return
+        allowed = CHECK_KEYS[check_type]
+        for key in sorted(set(body) - allowed - {"type"}):
+            if key in ALL_CHECK_KEYS:
+                users = ", ".join(t.value for t in CheckType if key in CHECK_KEYS[t])
+                self.problem(f"{where}.{key}", f"not for a {check_type.value} check (only {users})")
+            else:
+                self.problem(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(ALL_CHECK_KEYS))})")
+        body = {k: v for k, v in body.items() if k in allowed}
+        port = body.get("port")
+        if port is not None and not self.integer(port, 1, 65535, f"{where}.port"):
+            port = None
+        if check_type is CheckType.TCP and "port" not in body:
+            self.problem(f"{where}.port", "required for a tcp check")
+        method = body.get("method", "GET")
+        if not isinstance(method, str) or not (method.isascii() and method.isalpha() and method.isupper()):
+            self.problem(f"{where}.method", f"must be an HTTP method in capitals, like GET, got {method!r}")
+            method = "GET"
+        path = self.text(body, "path", where) or "/"
+        if not path.startswith("/") or any(c.isspace() for c in path):
+            self.problem(f"{where}.path", f"must start with '/' and contain no spaces, got {path!r}")
+        check = Check(
+            name,
+            check_type,
+            port=port,
+            method=method,
+            path=path,
+            host=self.text(body, "host", where),
+            expect=self.expect(body.get("expect"), f"{where}.expect"),
+            body=self.text(body, "body", where),
+            sni=self.text(body, "sni", where),
+            verify_tls=self.boolean(body, "verify_tls", where, default=True),
+            interval=self.number(body, "interval", where, DEFAULT_INTERVAL, MIN_INTERVAL, MAX_INTERVAL),
+            timeout=self.number(body, "timeout", where, DEFAULT_TIMEOUT, 0.0, MAX_INTERVAL, low_open=True),
+            rise=self.count(body, "rise", where, DEFAULT_RISE),
+            fall=self.count(body, "fall", where, DEFAULT_FALL),
+            jitter=self.number(body, "jitter", where, DEFAULT_JITTER, 0.0, 1.0, high_open=True),
+        )
+        if check.timeout >= check.interval and {"interval", "timeout"} & set(body):
+            self.problem(
+                f"{where}.timeout",
+                f"{check.timeout:g} s must be less than the interval, {check.interval:g} s",
+            )
+        self.checks[name] = (check, self.path)
+
+    def check_overrides(self, body: Mapping[str, Any], where: str, pool: str) -> CheckOverrides:
+        """A pool's or a member's ``check = { ... }``: checked against the check in ``finish``."""
+        value = body.get("check")
+        if value is None:
+            return CheckOverrides()
+        where = f"{where}.check"
+        if not isinstance(value, dict):
+            self.problem(where, f"must be a table of {', '.join(sorted(OVERRIDE_KEYS))}")
+            return CheckOverrides()
+        self.unknown_keys(value, OVERRIDE_KEYS, where)
+        port = value.get("port")
+        if port is not None and not self.integer(port, 1, 65535, f"{where}.port"):
+            port = None
+        present = {k for k in OVERRIDE_KEYS if k in value}
+
+        def number(key: str, low: float, low_open: bool = False) -> float | None:
+            if key not in present:
+                return None
+            result: float | None = self.number(value, key, where, None, low, MAX_INTERVAL, low_open=low_open)
+            return result
+
+        overrides = CheckOverrides(
+            port=port,
+            interval=number("interval", MIN_INTERVAL),
+            timeout=number("timeout", 0.0, low_open=True),
+            rise=self.count(value, "rise", where, None) if "rise" in present else None,
+            fall=self.count(value, "fall", where, None) if "fall" in present else None,
+        )
+        self.override_references.append((self.path, where, pool, overrides))
+        return overrides
+
+    def expect(self, value: Any, where: str) -> tuple[tuple[int, int], ...]:
+        """``[200, "2xx", "200-299"]``: a status, a class of statuses, an inclusive range."""
+        if value is None:
+            return DEFAULT_EXPECT
+        if not isinstance(value, list) or not value:
+            self.problem(where, 'must be a non-empty list of statuses: 200, "2xx" or "200-299"')
+            return DEFAULT_EXPECT
+        ranges = []
+        for index, item in enumerate(value):
+            status_range = _status_range(item)
+            if status_range is None:
+                self.problem(
+                    f"{where}[{index}]", f'{item!r} is not a status 100-599, "2xx" or a range "200-299"'
+                )
+            else:
+                ranges.append(status_range)
+        return tuple(ranges) or DEFAULT_EXPECT
+
+    def text(self, body: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            self.problem(f"{where}.{key}", "must be a non-empty string")
+            return None
+        if len(value) > MAX_TEXT:
+            self.problem(f"{where}.{key}", f"longer than {MAX_TEXT} characters")
+            return None
+        return value
+
+    def boolean(self, body: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        value = body.get(key, default)
+        if not isinstance(value, bool):
+            self.problem(f"{where}.{key}", f"must be true or false, got {value!r}")
+            return default
+        return value
+
+    def number(
+        self,
+        body: Mapping[str, Any],
+        key: str,
+        where: str,
+        default: Any,
+        low: float,
+        high: float,
+        *,
+        low_open: bool = False,
+        high_open: bool = False,
+    ) -> Any:
+        """A float or an integer within [low, high] (open ends excluded); ``default`` if bad or absent."""
+        value = body.get(key, default)
+        if value is default:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(f"{where}.{key}", f"must be a number, got {value!r}")
+            return default
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if too_low or too_high:
+            span = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            self.problem(f"{where}.{key}", f"{value:g} is outside {span}")
+            return default
+        return float(value)
+
+    def count(self, body: Mapping[str, Any], key: str, where: str, default: Any) -> Any:
+        value = body.get(key, default)
+        if value is default:
+            return default
+        return value if self.integer(value, 1, MAX_RESULTS, f"{where}.{key}") else default
 
     def string(self, body: Mapping[str, Any], key: str, where: str) -> str:
         value = body.get(key, "")
@@ -347,12 +542,47 @@ class _Reader:
         for path, where, site in self.site_references:
             if site not in self.sites:
                 self.problems.append(Problem(str(path), where, f"unknown site {site!r}"))
+        self.check_references()
         if self.problems:
             raise DeclarationError(self.problems)
         return Inventory(
             sites=tuple(site for site, _ in self.sites.values()),
             pools=tuple(pool for pool, _ in self.pools.values()),
+            checks=tuple(check for check, _ in self.checks.values()),
         ).normalized()
+
+    def check_references(self) -> None:
+        """Checks named by pools exist, and overrides fit the check they change."""
+        for name, (pool, path) in sorted(self.pools.items()):
+            self.path = path
+            if pool.health_check is not None and pool.health_check not in self.checks:
+                self.problem(f"pools.{name}.health_check", f"unknown check {pool.health_check!r}")
+        for path, where, pool_name, overrides in self.override_references:
+            self.path = path
+            if pool_name not in self.pools or overrides.empty:
+                continue
+            pool = self.pools[pool_name][0]
+            if pool.health_check is None:
+                self.problem(where, "only meaningful with health_check")
+                continue
+            if pool.health_check not in self.checks:
+                continue  # reported above
+            check = self.checks[pool.health_check][0]
+            if not check.type.probed:
+                probe_fields = [
+                    k for k in ("port", "interval", "timeout") if getattr(overrides, k) is not None
+                ]
+                for key in probe_fields:
+                    self.problem(f"{where}.{key}", f"check {check.name!r} is passive: nothing to probe")
+                continue
+            # The member's values on top of the pool's, or the pool's alone for the pool itself.
+            effective = overrides.applied_to(pool.check_overrides.applied_to(check))
+            if effective.timeout >= effective.interval:
+                self.problem(
+                    where,
+                    f"timeout {effective.timeout:g} s must be less than the interval, "
+                    f"{effective.interval:g} s (check {check.name!r} with the overrides)",
+                )
 
     def fallback_loops(self, start: str) -> bool:
         seen = {start}
@@ -363,6 +593,22 @@ class _Reader:
             seen.add(current)
             current = self.pools[current][0].fallback
         return False
+
+
+def _status_range(item: Any) -> tuple[int, int] | None:
+    """One ``expect`` entry as an inclusive range of HTTP statuses; None if it is not one."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        low = high = item
+    elif isinstance(item, str) and len(item) == 3 and item[0].isdigit() and item[1:].lower() == "xx":
+        low, high = int(item[0]) * 100, int(item[0]) * 100 + 99
+    elif isinstance(item, str) and item.count("-") == 1:
+        first, _, last = (part.strip() for part in item.partition("-"))
+        if not (first.isdigit() and last.isdigit()):
+            return None
+        low, high = int(first), int(last)
+    else:
+        return None
+    return (low, high) if 100 <= low <= high <= 599 else None
 
 
 def _valid_object_name(name: str) -> bool:

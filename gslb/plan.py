@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-from gslb.model import Inventory, Member, Pool, Site
+from gslb.model import Check, CheckOverrides, Inventory, Member, Pool, Site
 
 Action = Literal["create", "update", "delete"]
 
@@ -19,7 +19,7 @@ class Change:
     """One object to create, update or delete, with what differs."""
 
     action: Action
-    kind: Literal["site", "pool"]
+    kind: Literal["site", "check", "pool"]
     name: str
     details: tuple[str, ...] = ()
 
@@ -46,35 +46,54 @@ class Plan:
 
 
 def plan(current: Inventory, desired: Inventory) -> Plan:
-    """Changes that turn ``current`` into ``desired``: sites first, pools after, deletions last."""
+    """Changes that turn ``current`` into ``desired``: sites, checks, pools, then deletions
+    (pools, checks, sites: each before what it uses)."""
     changes: list[Change] = []
     current, desired = current.normalized(), desired.normalized()
     now_sites = {s.name: s for s in current.sites}
     new_sites = {s.name: s for s in desired.sites}
     now_pools = {p.name: p for p in current.pools}
     new_pools = {p.name: p for p in desired.pools}
+    now_checks = {c.name: c for c in current.checks}
+    new_checks = {c.name: c for c in desired.checks}
     for name in sorted(new_sites):
         if name not in now_sites:
             changes.append(Change("create", "site", name, _describe(new_sites[name])))
         elif now_sites[name] != new_sites[name]:
             changes.append(Change("update", "site", name, _field_changes(now_sites[name], new_sites[name])))
+    for name in sorted(new_checks):
+        if name not in now_checks:
+            changes.append(Change("create", "check", name, _describe(new_checks[name])))
+        elif now_checks[name] != new_checks[name]:
+            details = _field_changes(now_checks[name], new_checks[name])
+            changes.append(Change("update", "check", name, details))
     for name in sorted(new_pools):
         if name not in now_pools:
             changes.append(Change("create", "pool", name, _describe(new_pools[name])))
         elif now_pools[name] != new_pools[name]:
             changes.append(Change("update", "pool", name, _pool_changes(now_pools[name], new_pools[name])))
     changes.extend(Change("delete", "pool", n) for n in sorted(set(now_pools) - set(new_pools)))
+    changes.extend(Change("delete", "check", n) for n in sorted(set(now_checks) - set(new_checks)))
     changes.extend(Change("delete", "site", n) for n in sorted(set(now_sites) - set(new_sites)))
     return Plan(tuple(changes))
 
 
 def _text(value: object) -> str:
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+        return "[" + ", ".join(f"{low}-{high}" for low, high in value) + "]"  # expected statuses
     if isinstance(value, tuple):
         return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, CheckOverrides):
+        return _overrides(value)
     return str(value)
 
 
-def _describe(obj: Site | Pool) -> tuple[str, ...]:
+def _overrides(overrides: CheckOverrides) -> str:
+    values = ((f.name, getattr(overrides, f.name)) for f in fields(overrides))
+    return "{" + ", ".join(f"{name}={value:g}" for name, value in values if value is not None) + "}"
+
+
+def _describe(obj: Site | Pool | Check) -> tuple[str, ...]:
     """The fields of a new object that differ from their defaults."""
     lines = [
         f"{f.name} = {_text(getattr(obj, f.name))}"
@@ -86,7 +105,7 @@ def _describe(obj: Site | Pool) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _field_changes(old: Site | Pool, new: Site | Pool) -> tuple[str, ...]:
+def _field_changes(old: Site | Pool | Check, new: Site | Pool | Check) -> tuple[str, ...]:
     return tuple(
         f"{f.name}: {_text(getattr(old, f.name))} -> {_text(getattr(new, f.name))}"
         for f in fields(old)
@@ -108,7 +127,12 @@ def _pool_changes(old: Pool, new: Pool) -> tuple[str, ...]:
 
 
 def _member(member: Member) -> str:
-    return (
+    text = (
         f"{member.address} site={member.site} weight={member.weight} "
         f"priority={member.priority} state={member.state.value}"
     )
+    if member.override is not None:
+        text += f" override={member.override.value}"
+    if not member.check_overrides.empty:
+        text += f" check={_overrides(member.check_overrides)}"
+    return text

@@ -26,20 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-log = logging.getLogger("gslb.health")
+# The defaults are the model's (one definition), re-exported for the state machine's callers.
+from gslb.model import DEFAULT_FALL as DEFAULT_FALL  # noqa: PLC0414
+from gslb.model import DEFAULT_INTERVAL as DEFAULT_INTERVAL  # noqa: PLC0414
+from gslb.model import DEFAULT_JITTER as DEFAULT_JITTER  # noqa: PLC0414
+from gslb.model import DEFAULT_RISE as DEFAULT_RISE  # noqa: PLC0414
+from gslb.model import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT  # noqa: PLC0414
+from gslb.model import HealthOverride
 
-# Defaults tuned for fast withdrawal of a dead VIP, since answers live on in resolver caches for
-# the pool TTL on top of detection time: a member is withdrawn within fall x interval + timeout
-# (about 5 s) of dying. A timeout of half the interval leaves room for the next check on time and
-# is still 10x a healthy LAN/WAN round trip. Two results each way (not one) is the least that
-# absorbs a single lost packet or slow response without flapping.
-DEFAULT_INTERVAL = 2.0
-DEFAULT_TIMEOUT = 1.0
-DEFAULT_RISE = 2
-DEFAULT_FALL = 2
-# Each check fires interval x (1 +- jitter): checks that started together (a restart, a bulk
-# apply) drift apart within a few rounds instead of hitting targets and the loop in lockstep.
-DEFAULT_JITTER = 0.1
+log = logging.getLogger("gslb.health")
 
 
 class State(StrEnum):
@@ -48,11 +43,8 @@ class State(StrEnum):
     DOWN = "down"
 
 
-class Override(StrEnum):
-    """An operator's verdict that replaces the checks' (drain and disable live in AdminState)."""
-
-    FORCE_UP = "force_up"
-    FORCE_DOWN = "force_down"
+# One type for the override the store keeps and the one the state machine applies.
+Override = HealthOverride
 
 
 @dataclass(frozen=True, slots=True)

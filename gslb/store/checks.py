@@ -12,10 +12,25 @@ from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from gslb.errors import InvalidError, ValidationError
-from gslb.model import MAX_WEIGHT, AllDown, Inventory, Member, Pool, PoolKind, Site
+from gslb.model import (
+    MAX_WEIGHT,
+    AllDown,
+    Check,
+    CheckOverrides,
+    CheckType,
+    Inventory,
+    Member,
+    Pool,
+    PoolKind,
+    Site,
+)
 from gslb.store.tables import (
     ADDRESS_LENGTH,
+    MAX_INTERVAL,
+    MAX_RESULTS,
     MAX_TTL,
+    METHOD_LENGTH,
+    MIN_INTERVAL,
     OBJECT_NAME_LENGTH,
     OWNER_NAME_LENGTH,
     TEXT_LENGTH,
@@ -49,6 +64,12 @@ def inventory_problems(inventory: Inventory) -> list[InvalidError]:
             problems.append(InvalidError("site", site.name, "declared twice", "name"))
         sites.add(site.name)
         problems.extend(site_problems(site))
+    checks: dict[str, Check] = {}
+    for check in inventory.checks:
+        if check.name in checks:
+            problems.append(InvalidError("check", check.name, "declared twice", "name"))
+        checks[check.name] = check
+        problems.extend(check_problems(check))
     fallbacks: dict[str, str | None] = {}
     owners: dict[str, str] = {}
     for pool in inventory.pools:
@@ -61,7 +82,7 @@ def inventory_problems(inventory: Inventory) -> list[InvalidError]:
                 problems.append(InvalidError("pool", pool.name, detail, "names"))
     for pool in inventory.pools:
         problems.extend(pool_problems(pool))
-        problems.extend(reference_problems(pool, sites, fallbacks))
+        problems.extend(reference_problems(pool, sites, fallbacks, checks))
     return problems
 
 
@@ -98,8 +119,9 @@ def pool_problems(pool: Pool) -> list[InvalidError]:
         problem("only meaningful with all_down = 'fallback'", "fallback")
     if pool.fallback == pool.name:
         problem("a pool cannot fall back to itself", "fallback")
-    if pool.health_check is not None and len(pool.health_check) > TEXT_LENGTH:
-        problem(f"longer than {TEXT_LENGTH} characters", "health_check")
+    problems.extend(_override_problems("pool", pool.name, pool.check_overrides))
+    if pool.health_check is None and not pool.check_overrides.empty:
+        problem("only meaningful with health_check", "check_overrides")
     for site in _duplicates(pool.site_order):
         problem(f"{site} is listed twice", "site_order")
     for address in _duplicates(m.address for m in pool.members):
@@ -117,6 +139,9 @@ def _member_problems(pool: Pool, member: Member) -> Iterator[InvalidError]:
         yield InvalidError("member", name, f"{member.weight} is outside 0-{MAX_WEIGHT}", "weight")
     if member.priority < 0:
         yield InvalidError("member", name, f"{member.priority} is negative", "priority")
+    yield from _override_problems("member", name, member.check_overrides)
+    if pool.health_check is None and not member.check_overrides.empty:
+        yield InvalidError("member", name, "only meaningful in a pool with a health_check", "check_overrides")
     if pool.kind == PoolKind.ADDRESS:
         try:
             canonical = str(ipaddress.ip_address(member.address))
@@ -131,12 +156,90 @@ def _member_problems(pool: Pool, member: Member) -> Iterator[InvalidError]:
         yield InvalidError("member", name, detail, "address")
 
 
-def reference_problems(
-    pool: Pool, sites: Collection[str], fallbacks: Mapping[str, str | None]
-) -> list[InvalidError]:
-    """Sites and fallback pools ``pool`` names that do not exist, and fallback loops.
+def check_problems(check: Check) -> list[InvalidError]:
+    """Problems of one check's own fields."""
 
-    ``fallbacks`` maps every pool that will exist after the write to its fallback.
+    def problem(detail: str, field: str) -> None:
+        problems.append(InvalidError("check", check.name, detail, field))
+
+    problems = list(_name_problems("check", check.name))
+    if check.port is not None and not 1 <= check.port <= 65535:
+        problem(f"{check.port} is outside 1-65535", "port")
+    if check.type is CheckType.TCP and check.port is None:
+        problem("required for a tcp check", "port")
+    if check.type is CheckType.PASSIVE and check.port is not None:
+        problem("a passive check has no port", "port")
+    if not MIN_INTERVAL <= check.interval <= MAX_INTERVAL:
+        problem(f"{check.interval:g} is outside {MIN_INTERVAL:g}-{MAX_INTERVAL:g}", "interval")
+    if not 0 < check.timeout < check.interval:
+        problem(f"{check.timeout:g} must be above 0 and below the interval, {check.interval:g}", "timeout")
+    for field, count in (("rise", check.rise), ("fall", check.fall)):
+        if not 1 <= count <= MAX_RESULTS:
+            problem(f"{count} is outside 1-{MAX_RESULTS}", field)
+    if not 0 <= check.jitter < 1:
+        problem(f"{check.jitter:g} is outside [0, 1)", "jitter")
+    if not check.method or len(check.method) > METHOD_LENGTH:
+        problem(f"must be 1-{METHOD_LENGTH} characters", "method")
+    for field, text in (("path", check.path), ("host", check.host), ("body", check.body), ("sni", check.sni)):
+        if text is not None and len(text) > TEXT_LENGTH:
+            problem(f"longer than {TEXT_LENGTH} characters", field)
+    if not check.expect or any(not 100 <= low <= high <= 599 for low, high in check.expect):
+        problem("must be ranges of statuses within 100-599", "expect")
+    return problems
+
+
+def _override_problems(object_type: str, name: str, overrides: CheckOverrides) -> Iterator[InvalidError]:
+    detail = "check_overrides"
+    if overrides.port is not None and not 1 <= overrides.port <= 65535:
+        yield InvalidError(object_type, name, f"port {overrides.port} is outside 1-65535", detail)
+    if overrides.interval is not None and not MIN_INTERVAL <= overrides.interval <= MAX_INTERVAL:
+        text = f"interval {overrides.interval:g} is outside {MIN_INTERVAL:g}-{MAX_INTERVAL:g}"
+        yield InvalidError(object_type, name, text, detail)
+    if overrides.timeout is not None and not overrides.timeout > 0:
+        yield InvalidError(object_type, name, f"timeout {overrides.timeout:g} is not positive", detail)
+    for field, count in (("rise", overrides.rise), ("fall", overrides.fall)):
+        if count is not None and not 1 <= count <= MAX_RESULTS:
+            yield InvalidError(object_type, name, f"{field} {count} is outside 1-{MAX_RESULTS}", detail)
+
+
+def check_use_problems(pool: Pool, check: Check) -> list[InvalidError]:
+    """Overrides of ``pool`` and its members that do not fit ``check``."""
+    problems: list[InvalidError] = []
+    field = "check_overrides"
+    pool_level = pool.check_overrides.applied_to(check)
+    targets: list[tuple[str, str, CheckOverrides, Check]] = [
+        ("pool", pool.name, pool.check_overrides, pool_level)
+    ]
+    for member in pool.members:
+        effective = member.check_overrides.applied_to(pool_level)
+        name = member_name(pool.name, member.address)
+        targets.append(("member", name, member.check_overrides, effective))
+    for object_type, name, overrides, effective in targets:
+        if overrides.empty:
+            continue
+        if not check.type.probed and (overrides.port, overrides.interval, overrides.timeout) != (None,) * 3:
+            detail = f"check {check.name!r} is passive: only rise and fall apply"
+            problems.append(InvalidError(object_type, name, detail, field))
+        elif effective.timeout >= effective.interval:
+            detail = (
+                f"timeout {effective.timeout:g} must be below the interval, {effective.interval:g}"
+                f" (check {check.name!r} with the overrides)"
+            )
+            problems.append(InvalidError(object_type, name, detail, field))
+    return problems
+
+
+def reference_problems(
+    pool: Pool,
+    sites: Collection[str],
+    fallbacks: Mapping[str, str | None],
+    checks: Mapping[str, Check],
+) -> list[InvalidError]:
+    """Sites, fallback pools and checks ``pool`` names that do not exist, fallback loops, and
+    overrides that do not fit the pool's check.
+
+    ``fallbacks`` maps every pool that will exist after the write to its fallback; ``checks``
+    holds at least the pool's check, if it exists.
     """
     problems = [
         InvalidError("member", member_name(pool.name, m.address), f"unknown site {m.site!r}", "site")
@@ -153,6 +256,13 @@ def reference_problems(
             problems.append(InvalidError("pool", pool.name, f"unknown pool {pool.fallback!r}", "fallback"))
         elif _loops(pool.name, {**fallbacks, pool.name: pool.fallback}):
             problems.append(InvalidError("pool", pool.name, "fallback pools form a loop", "fallback"))
+    if pool.health_check is not None:
+        check = checks.get(pool.health_check)
+        if check is None:
+            detail = f"unknown check {pool.health_check!r}"
+            problems.append(InvalidError("pool", pool.name, detail, "health_check"))
+        else:
+            problems.extend(check_use_problems(pool, check))
     return problems
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from gslb.model import Inventory, IPAddress, IPNetwork, Member, Pool, Site
+from gslb.model import Check, CheckOverrides, Inventory, IPAddress, IPNetwork, Member, Pool, Site
 from gslb.store.checks import fallback_order, member_name
 from gslb.store.tables import Action, ObjectType
 
@@ -64,8 +64,11 @@ class LoggedEdit:
 
 
 def inventory_edits(old: Inventory, new: Inventory) -> list[Edit]:
-    """Sites created or updated, then pools (each followed by its members), then deletions."""
+    """Sites and checks created or updated, then pools (each followed by its members), then
+    deletions: pools, checks, sites."""
     old, new = old.normalized(), new.normalized()
+    old_checks = {c.name: c for c in old.checks}
+    new_checks = {c.name: c for c in new.checks}
     old_sites = {s.name: s for s in old.sites}
     old_pools = {p.name: p for p in old.pools}
     new_pools = {p.name: p for p in new.pools}
@@ -73,12 +76,17 @@ def inventory_edits(old: Inventory, new: Inventory) -> list[Edit]:
     edits: list[Edit] = []
     for site in new.sites:
         edits.extend(site_edits(old_sites.get(site.name), site))
+    for check in new.checks:
+        edits.extend(check_edits(old_checks.get(check.name), check))
     # In the order they are written: a pool after the pool it falls back to, and deleted before it.
     for name in fallback_order({p.name: p.fallback for p in new.pools}):
         edits.extend(pool_edits(old_pools.get(name), new_pools[name]))
     leaving = {p.name: p.fallback for p in old.pools if p.name not in new_pools}
     for name in reversed(fallback_order(leaving)):
         edits.extend(pool_edits(old_pools[name], None))
+    for check in old.checks:
+        if check.name not in new_checks:
+            edits.extend(check_edits(check, None))
     for site in old.sites:
         if site.name not in new_sites:
             edits.extend(site_edits(site, None))
@@ -87,6 +95,10 @@ def inventory_edits(old: Inventory, new: Inventory) -> list[Edit]:
 
 def site_edits(old: Site | None, new: Site | None) -> list[Edit]:
     return _object_edits(ObjectType.SITE, old, new, exclude=("name",))
+
+
+def check_edits(old: Check | None, new: Check | None) -> list[Edit]:
+    return _object_edits(ObjectType.CHECK, old, new, exclude=("name",))
 
 
 def pool_edits(old: Pool | None, new: Pool | None) -> list[Edit]:
@@ -119,8 +131,8 @@ def _normalized(pool: Pool | None) -> Pool | None:
 
 def _object_edits(
     object_type: ObjectType,
-    old: Site | Pool | Member | None,
-    new: Site | Pool | Member | None,
+    old: Site | Pool | Member | Check | None,
+    new: Site | Pool | Member | Check | None,
     exclude: tuple[str, ...],
     name: str | None = None,
 ) -> list[Edit]:
@@ -132,16 +144,27 @@ def _object_edits(
         return [Edit(Action.DELETE, object_type, name or _name(old), _fields(old, exclude))]
     name = name or _name(new)
     before, after = _fields(old, exclude), _fields(new, exclude)
-    changed = {k: {"old": before[k], "new": after[k]} for k in after if before[k] != after[k]}
+    keys = [*after, *(k for k in before if k not in after)]
+    changed = {
+        k: {"old": before.get(k, _UNSET.get(k)), "new": after.get(k, _UNSET.get(k))}
+        for k in keys
+        if before.get(k) != after.get(k)
+    }
     return [Edit(Action.UPDATE, object_type, name, changed)] if changed else []
 
 
-def _name(value: Site | Pool | Member) -> str:
+def _name(value: Site | Pool | Member | Check) -> str:
     return value.address if isinstance(value, Member) else value.name
 
 
-def _fields(value: Site | Pool | Member, exclude: tuple[str, ...]) -> dict[str, Any]:
-    return {f.name: _json(getattr(value, f.name)) for f in fields(value) if f.name not in exclude}
+# Health fields, left out of a detail while unset: objects that do not use them are logged as
+# before they existed.
+_UNSET: dict[str, Any] = {"check_overrides": {}, "override": None}
+
+
+def _fields(value: Site | Pool | Member | Check, exclude: tuple[str, ...]) -> dict[str, Any]:
+    values = {f.name: _json(getattr(value, f.name)) for f in fields(value) if f.name not in exclude}
+    return {k: v for k, v in values.items() if k not in _UNSET or v != _UNSET[k]}
 
 
 def _json(value: object) -> Any:
@@ -151,4 +174,6 @@ def _json(value: object) -> Any:
         return value.value
     if isinstance(value, IPAddress | IPNetwork):
         return str(value)
+    if isinstance(value, CheckOverrides):  # only what is overridden: {} for none
+        return {f.name: getattr(value, f.name) for f in fields(value) if getattr(value, f.name) is not None}
     return value

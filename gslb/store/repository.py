@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import Enum
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from alembic.util import CommandError
 from sqlalchemy import CursorResult, Engine, select, update
@@ -22,11 +23,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
 from gslb.errors import ConflictError, DatabaseError, InvalidError, NotFoundError, StoreError
-from gslb.model import AdminState, Inventory, Member, Pool, Site
+from gslb.model import AdminState, Check, CheckOverrides, HealthOverride, Inventory, Member, Pool, Site
 from gslb.store import engine as engines
 from gslb.store import migrate
 from gslb.store.checks import (
     check_inventory,
+    check_problems,
+    check_use_problems,
     fallback_order,
     member_name,
     pool_problems,
@@ -34,8 +37,19 @@ from gslb.store.checks import (
     reference_problems,
     site_problems,
 )
-from gslb.store.edits import Edit, LoggedEdit, Outcome, inventory_edits, pool_edits, site_edits
+from gslb.store.edits import (
+    Edit,
+    LoggedEdit,
+    Outcome,
+    check_edits,
+    inventory_edits,
+    pool_edits,
+    site_edits,
+)
 from gslb.store.rows import (
+    check_rows,
+    check_value,
+    fill_check,
     fill_pool,
     fill_site,
     pool_rows,
@@ -47,8 +61,10 @@ from gslb.store.rows import (
 )
 from gslb.store.tables import (
     ChangeRow,
+    CheckRow,
     MemberRow,
     ObjectType,
+    PoolCheckRow,
     PoolNameRow,
     PoolRow,
     PoolSiteOrderRow,
@@ -62,6 +78,14 @@ FLUSH_BATCH = 500
 BATCH_PREFIX = "one of "
 DELTA_LIMIT = 1000
 """Objects changed since the served revision beyond which a reader loads everything again."""
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
+"""``patch_member``'s default for a field that may be set to None: leave it as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +177,9 @@ class Store:
         """The pools written since revision ``after``, read whole, with the revision they reflect.
 
         One consistent read, like ``load``, but of the changed pools only: what an incremental
-        snapshot update needs. None when a site changed (sites shape every topology pool) or more
-        than ``limit`` objects did: then reading everything is the plainer and the cheaper way.
+        snapshot update needs. None when anything but a pool or member changed (sites shape every
+        topology pool, checks what the monitor probes) or more than ``limit`` objects did: then
+        reading everything is the plainer and the cheaper way.
         """
         touched = (
             select(ChangeRow.object_type, ChangeRow.object_name)
@@ -169,7 +194,7 @@ class Store:
                 return None
             names: set[str] = set()
             for object_type, object_name in rows:
-                if object_type == ObjectType.SITE:
+                if object_type not in (ObjectType.POOL, ObjectType.MEMBER):
                     return None
                 names.add(object_name.partition("/")[0])  # a member is logged as "pool/address"
             found = pool_rows(session, *names) if names else {}
@@ -213,13 +238,16 @@ class Store:
     def _apply_inventory(self, inventory: Inventory, actor: str, batch: int) -> Outcome:
         with self._writing(actor) as write:
             current_sites, current_pools = site_rows(write.session), pool_rows(write.session)
+            current_checks = check_rows(write.session)
             current = Inventory(
                 tuple(site_value(r) for r in current_sites.values()),
                 tuple(pool_value(r) for r in current_pools.values()),
+                tuple(check_value(r) for r in current_checks.values()),
             )
             write.edits = inventory_edits(current, inventory)
             if write.edits:
-                _write_inventory(write, inventory.normalized(), current_sites, current_pools, batch)
+                stored = _Stored(current_sites, current_pools, current_checks)
+                _write_inventory(write, inventory.normalized(), stored, batch)
         return write.result()
 
     def put_site(self, site: Site, actor: str) -> Outcome:
@@ -246,6 +274,46 @@ class Store:
             _refuse_if_used(write.session, row)
             write.edits = site_edits(site_value(row), None)
             write.about("site", name)
+            write.session.delete(row)
+            write.session.flush()
+        return write.result()
+
+    def put_check(self, check: Check, actor: str) -> Outcome:
+        """Create the check or replace all its fields; the pools using it must still fit it."""
+        problems = check_problems(check)
+        with self._writing(actor) as write:
+            session = write.session
+            if not problems:
+                users = session.scalars(
+                    select(PoolRow.name).join(PoolCheckRow).join(CheckRow).where(CheckRow.name == check.name)
+                )
+                for pool in pool_rows(session, *users).values():
+                    problems.extend(check_use_problems(pool_value(pool), check))
+            raise_problems(problems)
+            row = check_rows(session, check.name).get(check.name)
+            write.edits = check_edits(check_value(row) if row else None, check)
+            if write.edits:
+                if row is None:
+                    row = CheckRow()
+                    session.add(row)
+                write.about("check", check.name)
+                fill_check(row, check)
+                session.flush()
+        return write.result()
+
+    def delete_check(self, name: str, actor: str) -> Outcome:
+        """Delete a check that no pool uses."""
+        with self._writing(actor) as write:
+            row = check_rows(write.session, name).get(name)
+            if row is None:
+                raise NotFoundError("check", name, "no such check")
+            users = write.session.scalars(
+                select(PoolRow.name).join(PoolCheckRow).where(PoolCheckRow.check_id == row.id)
+            )
+            if names := sorted(users):
+                raise ConflictError("check", name, f"is the health check of pools {_names(names)}")
+            write.edits = check_edits(check_value(row), None)
+            write.about("check", name)
             write.session.delete(row)
             write.session.flush()
         return write.result()
@@ -288,8 +356,12 @@ class Store:
         weight: int | None = None,
         priority: int | None = None,
         state: AdminState | None = None,
+        override: HealthOverride | Literal[_Keep.KEEP] | None = KEEP,
+        check_overrides: CheckOverrides | None = None,
     ) -> Outcome:
-        """Change some fields of one member (drain it, re-weigh it), leaving the others."""
+        """Change some fields of one member (drain it, re-weigh it, force it down), leaving the
+        others. ``override=None`` clears the override; ``check_overrides=CheckOverrides()`` clears
+        the member's check parameters."""
         with self._writing(actor) as write:
             current = _current_pool(write, pool)
             member = _current_member(current, address)
@@ -298,6 +370,8 @@ class Store:
                 weight=member.weight if weight is None else weight,
                 priority=member.priority if priority is None else priority,
                 state=member.state if state is None else state,
+                override=member.override if override is KEEP else override,
+                check_overrides=member.check_overrides if check_overrides is None else check_overrides,
             )
             members = tuple(patched if m.address == address else m for m in current.members)
             _put_pool(write, replace(current, members=members))
@@ -385,19 +459,23 @@ def open_store(url: str) -> Store:
     return store
 
 
-def _write_inventory(
-    write: _Write,
-    inventory: Inventory,
-    sites: dict[str, SiteRow],
-    pools: dict[str, PoolRow],
-    batch_size: int,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """The rows an inventory write starts from, by name; the write adds the rows it creates."""
+
+    sites: dict[str, SiteRow]
+    pools: dict[str, PoolRow]
+    checks: dict[str, CheckRow]
+
+
+def _write_inventory(write: _Write, inventory: Inventory, stored: _Stored, batch_size: int) -> None:
     """Write a validated inventory in an order every constraint accepts at every step.
 
-    Sites first (pools refer to them), then pools in fallback order, then deletions: pools
-    before the pools they fall back to, and sites last, once nothing uses them.
+    Sites and checks first (pools refer to them), then pools in fallback order, then deletions:
+    pools before the pools they fall back to, and checks and sites last, once nothing uses them.
     """
     session = write.session
+    sites, pools, checks = stored.sites, stored.pools, stored.checks
     for site in inventory.sites:
         site_row = sites.get(site.name)
         if site_row is None or site_value(site_row) != site:
@@ -406,6 +484,15 @@ def _write_inventory(
                 session.add(site_row)
             write.about("site", site.name)
             fill_site(session, site_row, site)
+            session.flush()
+    for check in inventory.checks:
+        check_row = checks.get(check.name)
+        if check_row is None or check_value(check_row) != check:
+            if check_row is None:
+                check_row = checks[check.name] = CheckRow()
+                session.add(check_row)
+            write.about("check", check.name)
+            fill_check(check_row, check)
             session.flush()
     wanted = {p.name: p for p in inventory.pools}
     for name, existing in pools.items():
@@ -420,7 +507,8 @@ def _write_inventory(
             if pool_row is None:
                 pool_row = pools[name] = PoolRow()
                 session.add(pool_row)
-            fill_pool(session, pool_row, pool, sites, pools[pool.fallback] if pool.fallback else None)
+            fallback = pools[pool.fallback] if pool.fallback else None
+            fill_pool(session, pool_row, pool, sites, fallback, checks)
             batch.append(name)
             if len(batch) >= batch_size:
                 _flush_pools(write, batch)
@@ -429,6 +517,10 @@ def _write_inventory(
     for name in reversed(fallback_order(leaving)):
         write.about("pool", name)
         session.delete(pools[name])
+        session.flush()
+    for name in checks.keys() - {c.name for c in inventory.checks}:
+        write.about("check", name)
+        session.delete(checks[name])
         session.flush()
     kept = {s.name for s in inventory.sites}
     for name in sites.keys() - kept:
@@ -454,7 +546,10 @@ def _put_pool(write: _Write, pool: Pool) -> None:
     target = aliased(PoolRow)
     links = select(PoolRow.name, target.name).outerjoin(target, PoolRow.fallback_id == target.id)
     fallbacks: dict[str, str | None] = dict(session.execute(links).all())
-    problems.extend(reference_problems(pool, sites, fallbacks))
+    checks = check_rows(session, pool.health_check) if pool.health_check is not None else {}
+    problems.extend(
+        reference_problems(pool, sites, fallbacks, {n: check_value(r) for n, r in checks.items()})
+    )
     raise_problems(problems)
     owners = session.execute(
         select(PoolNameRow.name, PoolRow.name)
@@ -475,7 +570,7 @@ def _put_pool(write: _Write, pool: Pool) -> None:
     if pool.fallback is not None:
         fallback = session.scalars(select(PoolRow).where(PoolRow.name == pool.fallback)).one()
     write.about("pool", pool.name)
-    fill_pool(session, row, pool, sites, fallback)
+    fill_pool(session, row, pool, sites, fallback, checks)
     session.flush()
 
 

@@ -12,11 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from gslb.model import Inventory, Member, Pool, Site
+from gslb.model import OVERRIDABLE, Check, CheckOverrides, Inventory, Member, Pool, Site
 from gslb.store.tables import (
+    CheckRow,
+    MemberHealthRow,
     MemberRow,
+    PoolCheckRow,
     PoolNameRow,
     PoolRow,
     PoolSiteOrderRow,
@@ -34,13 +37,22 @@ def site_rows(session: Session, *names: str) -> dict[str, SiteRow]:
     return {row.name: row for row in session.scalars(query)}
 
 
+def check_rows(session: Session, *names: str) -> dict[str, CheckRow]:
+    """Checks: those named, or every one when no name is given."""
+    query = select(CheckRow)
+    if names:
+        query = query.where(CheckRow.name.in_(names))
+    return {row.name: row for row in session.scalars(query)}
+
+
 def pool_rows(session: Session, *names: str) -> dict[str, PoolRow]:
-    """Pools with names, site order, members and fallback loaded: those named, or every one."""
+    """Pools with names, site order, members, fallback and check loaded: those named, or all."""
     query = select(PoolRow).options(
         selectinload(PoolRow.names),
         selectinload(PoolRow.site_order).joinedload(PoolSiteOrderRow.site),
-        selectinload(PoolRow.members).joinedload(MemberRow.site),
+        selectinload(PoolRow.members).options(joinedload(MemberRow.site), selectinload(MemberRow.health)),
         selectinload(PoolRow.fallback),
+        selectinload(PoolRow.check).joinedload(PoolCheckRow.check),
     )
     if names:
         query = query.where(PoolRow.name.in_(names))
@@ -50,7 +62,8 @@ def pool_rows(session: Session, *names: str) -> dict[str, PoolRow]:
 def read_inventory(session: Session) -> Inventory:
     sites = tuple(site_value(row) for row in site_rows(session).values())
     pools = tuple(pool_value(row) for row in pool_rows(session).values())
-    return Inventory(sites=sites, pools=pools).normalized()
+    checks = tuple(check_value(row) for row in check_rows(session).values())
+    return Inventory(sites=sites, pools=pools, checks=checks).normalized()
 
 
 def site_value(row: SiteRow) -> Site:
@@ -64,6 +77,44 @@ def site_value(row: SiteRow) -> Site:
     )
 
 
+def check_value(row: CheckRow) -> Check:
+    return Check(
+        name=row.name,
+        type=row.type,
+        port=row.port,
+        method=row.method,
+        path=row.path,
+        host=row.host,
+        expect=tuple((low, high) for low, high in row.expect),
+        body=row.body,
+        sni=row.sni,
+        verify_tls=row.verify_tls,
+        interval=row.interval,
+        timeout=row.timeout,
+        rise=row.rise,
+        fall=row.fall,
+        jitter=row.jitter,
+    )
+
+
+def _overrides_value(row: PoolCheckRow | MemberHealthRow | None) -> CheckOverrides:
+    if row is None:
+        return CheckOverrides()
+    return CheckOverrides(row.port, row.interval, row.timeout, row.rise, row.fall)
+
+
+def member_value(row: MemberRow) -> Member:
+    return Member(
+        row.site.name,
+        row.address,
+        row.weight,
+        row.priority,
+        row.state,
+        check_overrides=_overrides_value(row.health),
+        override=row.health.override if row.health is not None else None,
+    )
+
+
 def pool_value(row: PoolRow) -> Pool:
     return Pool(
         name=row.name,
@@ -74,14 +125,10 @@ def pool_value(row: PoolRow) -> Pool:
         ttl=row.ttl,
         all_down=row.all_down,
         fallback=row.fallback.name if row.fallback is not None else None,
-        health_check=row.health_check,
+        health_check=row.check.check.name if row.check is not None else None,
+        check_overrides=_overrides_value(row.check),
         site_order=tuple(entry.site.name for entry in row.site_order),
-        members=tuple(
-            sorted(
-                (Member(m.site.name, m.address, m.weight, m.priority, m.state) for m in row.members),
-                key=lambda m: m.address,
-            )
-        ),
+        members=tuple(sorted((member_value(m) for m in row.members), key=lambda m: m.address)),
     )
 
 
@@ -102,14 +149,37 @@ def fill_site(session: Session, row: SiteRow, site: Site) -> None:
         _replace(session, row.vips, [SiteVipRow(position=i, address=a) for i, a in enumerate(vips)])
 
 
+def fill_check(row: CheckRow, check: Check) -> None:
+    _assign(
+        row,
+        name=check.name,
+        type=check.type,
+        port=check.port,
+        method=check.method,
+        path=check.path,
+        host=check.host,
+        expect=[list(r) for r in check.expect],
+        body=check.body,
+        sni=check.sni,
+        verify_tls=check.verify_tls,
+        interval=check.interval,
+        timeout=check.timeout,
+        rise=check.rise,
+        fall=check.fall,
+        jitter=check.jitter,
+    )
+
+
 def fill_pool(
     session: Session,
     row: PoolRow,
     pool: Pool,
     sites: Mapping[str, SiteRow],
     fallback: PoolRow | None,
+    checks: Mapping[str, CheckRow],
 ) -> None:
-    """Make ``row`` hold ``pool``; ``sites`` must hold every site it names, ``fallback`` its row.
+    """Make ``row`` hold ``pool``; ``sites`` must hold every site it names, ``fallback`` its row,
+    ``checks`` its check.
 
     Owner names that move between pools must first be released by the pool losing them
     (``release_names``), since a name belongs to one pool at every moment.
@@ -122,10 +192,17 @@ def fill_pool(
         answer_count=pool.answer_count,
         ttl=pool.ttl,
         all_down=pool.all_down,
-        health_check=pool.health_check,
     )
     if row.fallback is not fallback:
         row.fallback = fallback
+    if pool.health_check is None:
+        row.check = None
+    else:
+        if row.check is None:
+            row.check = PoolCheckRow()
+        if row.check.check is not checks[pool.health_check]:
+            row.check.check = checks[pool.health_check]
+        _assign_overrides(row.check, pool.check_overrides)
     release_names(row, set(pool.names))
     held = {n.name for n in row.names}
     row.names.extend(PoolNameRow(name=n) for n in pool.names if n not in held)
@@ -157,6 +234,17 @@ def _fill_members(row: PoolRow, members: Sequence[Member], sites: Mapping[str, S
         if member_row.site is not sites[member.site]:
             member_row.site = sites[member.site]
         _assign(member_row, weight=member.weight, priority=member.priority, state=member.state)
+        if member.override is None and member.check_overrides.empty:
+            member_row.health = None
+        else:
+            if member_row.health is None:
+                member_row.health = MemberHealthRow()
+            _assign(member_row.health, override=member.override)
+            _assign_overrides(member_row.health, member.check_overrides)
+
+
+def _assign_overrides(row: PoolCheckRow | MemberHealthRow, overrides: CheckOverrides) -> None:
+    _assign(row, **{name: getattr(overrides, name) for name in OVERRIDABLE})
 
 
 def _replace(session: Session, rows: list[Any], new: list[Any]) -> None:

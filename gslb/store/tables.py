@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -31,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from gslb.model import MAX_WEIGHT, AdminState, AllDown, LvsMode, Policy, PoolKind
+from gslb.model import MAX_WEIGHT, AdminState, AllDown, CheckType, HealthOverride, LvsMode, Policy, PoolKind
 
 # Lengths are enforced by PostgreSQL but not by SQLite, so the store checks them itself
 # (gslb/store/checks.py) and both databases refuse the same values.
@@ -41,7 +43,11 @@ ADDRESS_LENGTH = 255  # an IP address, or a CNAME target (a DNS name)
 NETWORK_LENGTH = 64  # the longest IPv6 network text is 43 characters
 TEXT_LENGTH = 1000  # descriptions, regions, health-check names, actors
 ENUM_LENGTH = 32
+METHOD_LENGTH = 32  # an HTTP method
 MAX_TTL = 2**31 - 1  # RFC 2181 section 8
+# Check parameters, as declarations allow them (gslb/declare.py).
+MIN_INTERVAL, MAX_INTERVAL = 0.1, 3600
+MAX_RESULTS = 100  # rise and fall
 
 
 class Action(StrEnum):
@@ -56,6 +62,7 @@ class ObjectType(StrEnum):
     SITE = "site"
     POOL = "pool"
     MEMBER = "member"
+    CHECK = "check"
 
 
 def _enum(kind: type[StrEnum], name: str) -> Enum:
@@ -157,6 +164,54 @@ class SiteVipRow(Base):
     address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH))
 
 
+def _override_constraints() -> tuple[CheckConstraint, ...]:
+    """Ranges of a check's parameters, NULL allowed (NULL: not overridden).
+
+    ``interval`` is quoted: it is also the name of a PostgreSQL type.
+    """
+    return (
+        CheckConstraint("port IS NULL OR (port >= 1 AND port <= 65535)", name="port_range"),
+        CheckConstraint(
+            f'"interval" IS NULL OR ("interval" >= {MIN_INTERVAL} AND "interval" <= {MAX_INTERVAL})',
+            name="interval_range",
+        ),
+        CheckConstraint("timeout IS NULL OR timeout > 0", name="timeout_positive"),
+        CheckConstraint(f"rise IS NULL OR (rise >= 1 AND rise <= {MAX_RESULTS})", name="rise_range"),
+        CheckConstraint(f"fall IS NULL OR (fall >= 1 AND fall <= {MAX_RESULTS})", name="fall_range"),
+    )
+
+
+class CheckRow(Base):
+    """A named health check. Its own timeout must be below its interval; with a pool's or a
+    member's overrides that is the store's check alone (it spans rows)."""
+
+    __tablename__ = "checks"
+    __table_args__ = (
+        *_override_constraints(),
+        CheckConstraint('timeout < "interval"', name="timeout_below_interval"),
+        CheckConstraint("jitter >= 0 AND jitter < 1", name="jitter_range"),
+        CheckConstraint("type <> 'tcp' OR port IS NOT NULL", name="tcp_port"),
+        CheckConstraint("type <> 'passive' OR port IS NULL", name="passive_no_port"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(OBJECT_NAME_LENGTH), unique=True)
+    type: Mapped[CheckType] = mapped_column(_enum(CheckType, "type"))
+    port: Mapped[int | None]
+    method: Mapped[str] = mapped_column(String(METHOD_LENGTH))
+    path: Mapped[str] = mapped_column(String(TEXT_LENGTH))
+    host: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    expect: Mapped[list[list[int]]] = mapped_column(JSON)  # inclusive status ranges: [[200, 399]]
+    body: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    sni: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
+    verify_tls: Mapped[bool] = mapped_column(Boolean)
+    interval: Mapped[float] = mapped_column(Float)
+    timeout: Mapped[float] = mapped_column(Float)
+    rise: Mapped[int]
+    fall: Mapped[int]
+    jitter: Mapped[float] = mapped_column(Float)
+
+
 class PoolRow(Base):
     __tablename__ = "pools"
     __table_args__ = (
@@ -179,9 +234,9 @@ class PoolRow(Base):
     all_down: Mapped[AllDown] = mapped_column(_enum(AllDown, "all_down"))
     # No ON DELETE: a pool that others fall back to cannot be deleted from under them.
     fallback_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id"), index=True)
-    health_check: Mapped[str | None] = mapped_column(String(TEXT_LENGTH))
 
     fallback: Mapped[PoolRow | None] = relationship(remote_side=[id])
+    check: Mapped[PoolCheckRow | None] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     names: Mapped[list[PoolNameRow]] = relationship(cascade="all, delete-orphan", passive_deletes=True)
     site_order: Mapped[list[PoolSiteOrderRow]] = relationship(
         order_by="PoolSiteOrderRow.position", cascade="all, delete-orphan", passive_deletes=True
@@ -189,6 +244,29 @@ class PoolRow(Base):
     members: Mapped[list[MemberRow]] = relationship(
         back_populates="pool", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+class PoolCheckRow(Base):
+    """The check of a checked pool, with the pool's overrides of its parameters (NULL: the check's).
+
+    A table of its own rather than columns of ``pools``: a foreign key to the check and CHECK
+    constraints cannot be added to an existing SQLite table without copying it, and copying
+    ``pools`` would cascade-delete every member on the way.
+    """
+
+    __tablename__ = "pool_checks"
+    __table_args__ = _override_constraints()
+
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"), primary_key=True)
+    # No ON DELETE: a check some pool uses cannot be deleted.
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id"), index=True)
+    port: Mapped[int | None]
+    interval: Mapped[float | None] = mapped_column(Float)
+    timeout: Mapped[float | None] = mapped_column(Float)
+    rise: Mapped[int | None]
+    fall: Mapped[int | None]
+
+    check: Mapped[CheckRow] = relationship()
 
 
 class PoolNameRow(Base):
@@ -233,6 +311,23 @@ class MemberRow(Base):
 
     pool: Mapped[PoolRow] = relationship(back_populates="members")
     site: Mapped[SiteRow] = relationship()
+    health: Mapped[MemberHealthRow | None] = relationship(cascade="all, delete-orphan", passive_deletes=True)
+
+
+class MemberHealthRow(Base):
+    """A member's health override and overrides of its check's parameters; a row only for the
+    members that have any (a table of its own for the reason given at PoolCheckRow)."""
+
+    __tablename__ = "member_health"
+    __table_args__ = _override_constraints()
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    override: Mapped[HealthOverride | None] = mapped_column(_enum(HealthOverride, "override"))
+    port: Mapped[int | None]
+    interval: Mapped[float | None] = mapped_column(Float)
+    timeout: Mapped[float | None] = mapped_column(Float)
+    rise: Mapped[int | None]
+    fall: Mapped[int | None]
 
 
 class ChangeRow(Base):

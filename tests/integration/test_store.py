@@ -27,6 +27,10 @@ from gslb.errors import ConflictError, InvalidError, NotFoundError, ValidationEr
 from gslb.model import (
     AdminState,
     AllDown,
+    Check,
+    CheckOverrides,
+    CheckType,
+    HealthOverride,
     Inventory,
     LvsMode,
     Member,
@@ -42,7 +46,10 @@ POSTGRES_URL = os.environ.get("GSLB_TEST_POSTGRES_URL", "postgresql+psycopg://po
 BACKENDS = ["sqlite", "postgresql"]
 WIPE = [  # children before parents
     "DELETE FROM change_log",
+    "DELETE FROM member_health",
     "DELETE FROM members",
+    "DELETE FROM pool_checks",
+    "DELETE FROM checks",
     "DELETE FROM pool_site_order",
     "DELETE FROM pool_names",
     "DELETE FROM pools",
@@ -143,7 +150,8 @@ WWW = Pool(
     ),
 )
 SORRY = Pool("sorry", names=(), all_down=AllDown.NODATA, members=(Member("lon", "198.51.100.1"),))
-INVENTORY = Inventory(sites=(NYC, AMS, LON), pools=(WWW, SORRY))
+HTTP_ROOT = Check("http-root", CheckType.HTTP)
+INVENTORY = Inventory(sites=(NYC, AMS, LON), pools=(WWW, SORRY), checks=(HTTP_ROOT,))
 
 
 def test_what_is_applied_is_what_loads(store: Store) -> None:
@@ -155,6 +163,7 @@ def test_what_is_applied_is_what_loads(store: Store) -> None:
         "create site ams",
         "create site lon",
         "create site nyc",
+        "create check http-root",
         "create pool sorry",
         "create member sorry/198.51.100.1",
         "create pool www",
@@ -193,6 +202,7 @@ def test_applying_again_changes_nothing(store: Store) -> None:
     shuffled = Inventory(
         sites=INVENTORY.sites[::-1],
         pools=tuple(replace(p, members=p.members[::-1], names=p.names[::-1]) for p in INVENTORY.pools[::-1]),
+        checks=INVENTORY.checks,
     )
     seen = writes(store)
     outcome = store.apply_inventory(shuffled, "test")
@@ -205,7 +215,7 @@ def test_applying_again_changes_nothing(store: Store) -> None:
 def test_apply_writes_only_what_changed(store: Store) -> None:
     store.apply_inventory(INVENTORY, "test")
     members = tuple(replace(m, weight=7) if m.address == "192.0.2.10" else m for m in WWW.members)
-    changed = Inventory(sites=INVENTORY.sites, pools=(replace(WWW, members=members), SORRY))
+    changed = replace(INVENTORY, pools=(replace(WWW, members=members), SORRY))
     assert [str(e) for e in store.plan(changed).edits] == ["update member www/192.0.2.10"]
     seen = writes(store)
     outcome = store.apply_inventory(changed, "test")
@@ -235,7 +245,9 @@ def test_apply_reshapes_everything(store: Store) -> None:
         fallback="www",
         members=(Member("ams", "edge.example.net."),),
     )
-    desired = Inventory(sites=(replace(AMS, vips=AMS.vips[::-1], subnets=()), LON), pools=(api, www))
+    desired = Inventory(
+        sites=(replace(AMS, vips=AMS.vips[::-1], subnets=()), LON), pools=(api, www), checks=(HTTP_ROOT,)
+    )
     outcome = store.apply_inventory(desired, "test")
     assert store.load() == (2, desired.normalized())
     assert [str(e) for e in outcome.edits] == [
@@ -263,16 +275,19 @@ def test_each_write_bumps_the_revision_once(store: Store) -> None:
     store.put_site(NYC, "t")
     store.put_site(LON, "t")
     store.put_pool(SORRY, "t")
-    assert store.put_pool(WWW, "t").revision == 6
-    assert store.put_member("www", Member("lon", "192.0.2.99"), "t").revision == 7
-    assert store.patch_member("www", "192.0.2.99", "t", weight=5, state=AdminState.DISABLED).revision == 8
-    assert store.patch_member("www", "192.0.2.99", "t", weight=5).revision == 8
-    assert store.delete_member("www", "192.0.2.99", "t").revision == 9
-    assert store.delete_pool("www", "t").revision == 10
-    assert store.delete_site("nyc", "t").revision == 11
-    assert store.revision() == 11
+    assert store.put_check(HTTP_ROOT, "t").revision == 6
+    assert store.put_check(HTTP_ROOT, "t").revision == 6
+    assert store.put_pool(WWW, "t").revision == 7
+    assert store.put_member("www", Member("lon", "192.0.2.99"), "t").revision == 8
+    assert store.patch_member("www", "192.0.2.99", "t", weight=5, state=AdminState.DISABLED).revision == 9
+    assert store.patch_member("www", "192.0.2.99", "t", weight=5).revision == 9
+    assert store.delete_member("www", "192.0.2.99", "t").revision == 10
+    assert store.delete_pool("www", "t").revision == 11
+    assert store.delete_site("nyc", "t").revision == 12
+    assert store.delete_check("http-root", "t").revision == 13
+    assert store.revision() == 13
     revision, inventory = store.load()
-    assert revision == 11
+    assert revision == 13
     assert inventory == Inventory(sites=(replace(AMS, region="eu"), LON), pools=(SORRY,)).normalized()
 
 
@@ -370,6 +385,7 @@ def test_an_invalid_inventory_is_refused_whole(store: Store) -> None:
             replace(WWW, fallback="gone", members=(Member("mars", "192.0.2.1"),)),
             Pool("dup", names=WWW.names[:1], members=(Member("ams", "192.0.2.1", weight=5000),)),
         ),
+        checks=(HTTP_ROOT,),
     )
     with unchanged(store), pytest.raises(ValidationError) as refused:
         store.apply_inventory(broken, "test")
@@ -393,6 +409,7 @@ def test_a_failure_half_way_through_apply_rolls_everything_back(
     desired = Inventory(
         sites=(replace(AMS, region="moved"), NYC, LON, Site("new")),
         pools=(replace(WWW, ttl=5), replace(SORRY, names=("sorry.gslb.example.test.",)), bad),
+        checks=(HTTP_ROOT,),
     )
     seen = writes(store)
     message = "pool 'zzz': refused by the database"
@@ -415,7 +432,7 @@ def test_any_exception_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch)
         real(*args)
 
     monkeypatch.setattr(repository_module, "fill_pool", failing)
-    desired = Inventory(sites=INVENTORY.sites, pools=(replace(WWW, ttl=1), replace(SORRY, ttl=1)))
+    desired = replace(INVENTORY, pools=(replace(WWW, ttl=1), replace(SORRY, ttl=1)))
     with unchanged(store), pytest.raises(RuntimeError, match="disk on fire"):
         store.apply_inventory(desired, "test")
 
@@ -503,3 +520,163 @@ def test_load_sees_one_state_while_writers_write(database: str) -> None:
             assert len(inventory.sites) == revision
             reads += 1
         thread.join()
+
+
+WEB = Check(
+    "web",
+    CheckType.HTTPS,
+    port=8443,
+    method="HEAD",
+    path="/healthz",
+    host="www.example.net",
+    expect=((200, 204), (300, 399)),
+    body="ok",
+    sni="tls.example.net",
+    verify_tls=False,
+    interval=0.5,
+    timeout=0.25,
+    rise=3,
+    fall=1,
+    jitter=0.0,
+)
+CHECKED = replace(
+    WWW,
+    health_check="web",
+    check_overrides=CheckOverrides(interval=1.0, timeout=0.5),
+    members=(
+        Member("nyc", "203.0.113.10", check_overrides=CheckOverrides(port=9000, rise=5)),
+        Member("ams", "192.0.2.10", override=HealthOverride.FORCE_DOWN),
+        Member(
+            "ams", "2001:db8::10", override=HealthOverride.FORCE_UP, check_overrides=CheckOverrides(fall=4)
+        ),
+    ),
+)
+CHECKED_INVENTORY = Inventory(
+    sites=(NYC, AMS, LON),
+    pools=(CHECKED, SORRY),
+    checks=(HTTP_ROOT, WEB, Check("smtp", CheckType.TCP, port=25), Check("pushed", CheckType.PASSIVE)),
+)
+
+
+def test_checks_and_overrides_round_trip(store: Store) -> None:
+    outcome = store.apply_inventory(CHECKED_INVENTORY, "test")
+    assert store.load() == (1, CHECKED_INVENTORY.normalized())
+    assert [str(e) for e in outcome.edits][3:7] == [
+        "create check http-root",
+        "create check pushed",
+        "create check smtp",
+        "create check web",
+    ]
+    assert store.apply_inventory(CHECKED_INVENTORY, "test").revision == 1  # nothing to do
+    assert store.plan(CHECKED_INVENTORY).edits == ()
+    # Clearing overrides and moving the pool to another check drops the rows that held them.
+    plain = replace(CHECKED_INVENTORY, pools=(WWW, SORRY))
+    edits = [str(e) for e in store.apply_inventory(plain, "test").edits]
+    assert edits == [
+        "update pool www",
+        "update member www/192.0.2.10",
+        "update member www/2001:db8::10",
+        "update member www/203.0.113.10",
+    ]
+    assert store.load() == (2, plain.normalized())
+    store.apply_inventory(Inventory(), "test")
+    assert store.load() == (3, Inventory())
+
+
+def test_check_writes_and_refusals(store: Store) -> None:
+    store.apply_inventory(CHECKED_INVENTORY, "test")
+    assert store.put_check(replace(WEB, rise=7), "t").revision == 2
+    with unchanged(store):
+        with pytest.raises(ConflictError, match="check 'web': is the health check of pools 'www'"):
+            store.delete_check("web", "t")
+        with pytest.raises(NotFoundError, match="check 'nope'"):
+            store.delete_check("nope", "t")
+        # A passive check has no port nor timing to override.
+        with pytest.raises(ValidationError) as misfit:
+            store.put_check(replace(WEB, type=CheckType.PASSIVE, port=None), "t")
+        assert [(p.object_type, p.object_name, p.field) for p in misfit.value.problems] == [
+            ("pool", "www", "check_overrides"),
+            ("member", "www/203.0.113.10", "check_overrides"),
+        ]
+        with pytest.raises(ValidationError) as invalid:
+            store.put_check(Check("Bad", CheckType.TCP, interval=0, rise=0, jitter=1), "t")
+        assert [p.field for p in invalid.value.problems] == [
+            "name", "port", "interval", "timeout", "rise", "jitter",
+        ]  # fmt: skip
+        with pytest.raises(ValidationError, match="pool 'www' health_check: unknown check 'gone'"):
+            store.put_pool(replace(CHECKED, health_check="gone"), "t")
+        passive = replace(CHECKED, health_check="pushed")
+        with pytest.raises(ValidationError, match="check 'pushed' is passive"):
+            store.put_pool(passive, "t")
+        with pytest.raises(ValidationError, match="only meaningful with health_check"):
+            store.put_pool(replace(CHECKED, health_check=None, members=()), "t")
+        undeclared = replace(CHECKED_INVENTORY, checks=(HTTP_ROOT,))
+        with pytest.raises(ValidationError, match="pool 'www' health_check: unknown check 'web'"):
+            store.apply_inventory(undeclared, "t")
+    assert store.delete_check("smtp", "t").revision == 3
+    assert store.put_pool(replace(CHECKED, health_check="http-root"), "t").revision == 4
+    assert store.delete_check("web", "t").revision == 5
+
+
+def test_a_check_the_database_refuses_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the store's own checks, the constraints of the checks table refuse it."""
+    store.apply_inventory(INVENTORY, "test")
+    monkeypatch.setattr(repository_module, "check_problems", lambda check: [])
+    with unchanged(store), pytest.raises(InvalidError, match="check 'tcp': refused by the database"):
+        store.put_check(Check("tcp", CheckType.TCP), "t")
+    with unchanged(store), pytest.raises(InvalidError, match="check 'slow': refused by the database"):
+        store.put_check(Check("slow", CheckType.HTTP, timeout=3.0), "t")
+
+
+def test_patch_member_sets_and_clears_the_override(store: Store) -> None:
+    store.apply_inventory(CHECKED_INVENTORY, "test")
+
+    def member(address: str) -> Member:
+        pool = store.load()[1].pool("www")
+        assert pool is not None
+        return next(m for m in pool.members if m.address == address)
+
+    seen = writes(store)
+    store.patch_member("www", "203.0.113.10", "t", override=HealthOverride.FORCE_UP)
+    assert member("203.0.113.10").override == HealthOverride.FORCE_UP
+    assert member("203.0.113.10").check_overrides == CheckOverrides(port=9000, rise=5)
+    assert store.patch_member("www", "203.0.113.10", "t", weight=7).revision == 3  # override kept
+    assert member("203.0.113.10").override == HealthOverride.FORCE_UP
+    store.patch_member("www", "192.0.2.10", "t", override=None)
+    assert member("192.0.2.10") == Member("ams", "192.0.2.10")
+    store.patch_member("www", "203.0.113.10", "t", override=None, check_overrides=CheckOverrides())
+    assert member("203.0.113.10") == Member("nyc", "203.0.113.10", weight=7)
+    assert seen == [
+        "UPDATE member_health SET",
+        "UPDATE members SET",
+        "DELETE FROM member_health",
+        "DELETE FROM member_health",
+    ]
+    log = store.changes(after=store.changes()[-5].id)
+    assert [e.edit.detail for e in log] == [
+        {"override": {"old": None, "new": "force_up"}},
+        {"weight": {"old": 100, "new": 7}},
+        {"override": {"old": "force_down", "new": None}},
+        {
+            "check_overrides": {"old": {"port": 9000, "rise": 5}, "new": {}},
+            "override": {"old": "force_up", "new": None},
+        },
+    ]
+    with (
+        unchanged(store),
+        pytest.raises(ValidationError, match=r"www/192\.0\.2\.10' check_overrides: port 0"),
+    ):
+        store.patch_member("www", "192.0.2.10", "t", check_overrides=CheckOverrides(port=0))
+
+
+def test_delta_loads_everything_after_a_check_change(store: Store) -> None:
+    start = store.apply_inventory(CHECKED_INVENTORY, "test").revision
+    store.patch_member("www", "203.0.113.10", "t", override=HealthOverride.FORCE_DOWN)
+    delta = store.delta(start)
+    assert delta is not None and delta.pools == {"www": store.load()[1].pool("www")}
+    middle = store.revision()
+    store.put_check(replace(WEB, fall=2), "t")
+    assert store.delta(middle) is None  # a check shapes what the monitor probes: read everything
+    after = store.revision()
+    store.delete_check("smtp", "t")
+    assert store.delta(after) is None

@@ -15,6 +15,7 @@ from sqlalchemy import inspect, text
 
 from gslb.cli import main
 from gslb.errors import DatabaseError
+from gslb.model import AdminState, Check, CheckType, Inventory, Member, Pool, Site
 from gslb.store import Store, migrate
 from tests.conftest import ROOT
 from tests.integration.test_store import BACKENDS, empty_database
@@ -24,9 +25,9 @@ from tests.integration.test_store import BACKENDS, empty_database
 def test_upgraded_schema_matches_the_models(backend: str, tmp_path: Path) -> None:
     """``alembic check``: autogenerate finds nothing to add, drop or alter after an upgrade."""
     with empty_database(backend, tmp_path) as url, Store.open(url) as store:
-        assert store.upgrade() == migrate.head() == "0001"
+        assert store.upgrade() == migrate.head() == "0002"
         migrate.check(store.engine)
-        assert store.upgrade() == "0001"  # again: nothing to do
+        assert store.upgrade() == "0002"  # again: nothing to do
         assert store.revision() == 0
         assert set(inspect(store.engine).get_table_names()) >= {
             "sites",
@@ -36,6 +37,9 @@ def test_upgraded_schema_matches_the_models(backend: str, tmp_path: Path) -> Non
             "pool_names",
             "pool_site_order",
             "members",
+            "checks",
+            "pool_checks",
+            "member_health",
             "store_revision",
             "change_log",
             "alembic_version",
@@ -81,7 +85,7 @@ def test_nodes_starting_together_upgrade_once(tmp_path: Path) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-        assert results == ["0001"] * 3
+        assert results == ["0002"] * 3
 
 
 def test_a_schema_from_a_newer_gslb_is_reported(tmp_path: Path) -> None:
@@ -112,7 +116,7 @@ def test_db_upgrade_creates_the_sqlite_file(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "ok sqlite:///gslb.sqlite schema 0001 store revision 0\n"
+    assert done.stdout == "ok sqlite:///gslb.sqlite schema 0002 store revision 0\n"
     assert (tmp_path / "gslb.sqlite").is_file()
 
 
@@ -129,7 +133,7 @@ def test_db_upgrade_takes_the_flag_over_environment_and_file(
     flag = f"sqlite:///{tmp_path / 'flag.sqlite'}"
     assert main(["db", "upgrade", "--config", str(config), "--db", flag]) == 0
     assert sorted(p.name for p in tmp_path.rglob("*.sqlite")) == ["env.sqlite", "flag.sqlite", "toml.sqlite"]
-    assert capsys.readouterr().out.splitlines()[1] == f"ok sqlite:///{nested} schema 0001 store revision 0"
+    assert capsys.readouterr().out.splitlines()[1] == f"ok sqlite:///{nested} schema 0002 store revision 0"
 
 
 def test_db_upgrade_reports_an_unusable_database(capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,3 +145,46 @@ def test_db_upgrade_reports_an_unusable_database(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err == "gslb: db: 'not a url' is not a database URL\n"
     assert main(["db", "upgrade", "--db", ""]) == 2
     assert "configuration error: db:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upgrade_to_0002_keeps_a_populated_store(backend: str, tmp_path: Path) -> None:
+    """Pools named a check before checks existed: each name becomes a passive check of that name."""
+    with empty_database(backend, tmp_path) as url, Store.open(url) as store:
+        with store.engine.begin() as connection:
+            command.upgrade(migrate.alembic_config(connection), "0001")
+            for statement in (
+                "INSERT INTO sites (id, name, region, description) VALUES (1, 'ams', 'eu', '')",
+                "INSERT INTO pools (id, name, kind, policy, ttl, all_down, health_check)"
+                " VALUES (1, 'www', 'address', 'weighted', 30, 'fail_open', 'http-root')",
+                "INSERT INTO pools (id, name, kind, policy, ttl, all_down)"
+                " VALUES (2, 'api', 'address', 'weighted', 30, 'fail_open')",
+                "INSERT INTO pool_names (name, pool_id) VALUES ('www.gslb.example.test.', 1)",
+                "INSERT INTO members (id, pool_id, site_id, address, weight, priority, state)"
+                " VALUES (1, 1, 1, '192.0.2.10', 100, 0, 'drained')",
+                "UPDATE store_revision SET revision = 7",
+            ):
+                connection.execute(text(statement))
+        assert store.upgrade() == "0002"
+        migrate.check(store.engine)
+        revision, inventory = store.load()
+        assert revision == 7
+        assert inventory == Inventory(
+            sites=(Site("ams", region="eu"),),
+            pools=(
+                Pool("api", names=()),
+                Pool(
+                    "www",
+                    names=("www.gslb.example.test.",),
+                    health_check="http-root",
+                    members=(Member("ams", "192.0.2.10", state=AdminState.DRAINED),),
+                ),
+            ),
+            checks=(Check("http-root", CheckType.PASSIVE),),
+        )
+        # Checks are logged; and back down, the pool keeps the name of its check.
+        store.put_check(Check("web", CheckType.HTTP), "t")
+        with store.engine.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "0001")
+            stored = connection.execute(text("SELECT name, health_check FROM pools ORDER BY name")).all()
+            assert [tuple(row) for row in stored] == [("api", None), ("www", "http-root")]

@@ -8,7 +8,18 @@ from pathlib import Path
 import pytest
 
 from gslb.declare import DeclarationError, read_declarations
-from gslb.model import AdminState, AllDown, LvsMode, Member, Policy, PoolKind
+from gslb.model import (
+    AdminState,
+    AllDown,
+    Check,
+    CheckOverrides,
+    CheckType,
+    HealthOverride,
+    LvsMode,
+    Member,
+    Policy,
+    PoolKind,
+)
 from tests.conftest import ROOT
 
 ZONES = ["gslb.example.test.", "example.net."]
@@ -182,3 +193,170 @@ def test_readme_pools_example_is_valid(tmp_path: Path) -> None:
     (tmp_path / "pools.toml").write_text(example.split("```", 1)[0])
     inventory = read_declarations(tmp_path, ["gslb.example.test."], {})
     assert [p.name for p in inventory.pools] == ["www"] and len(inventory.pools[0].members) == 2
+
+
+CHECKS = """
+[sites.ams]
+[checks.web]
+type = "https"
+port = 8443
+method = "HEAD"
+path = "/healthz"
+host = "www.example.net"
+expect = [200, "3xx", "401-403"]
+body = "ok"
+sni = "tls.example.net"
+verify_tls = false
+interval = 5
+timeout = 2.5
+rise = 3
+fall = 1
+jitter = 0
+[checks.port]
+type = "tcp"
+port = 25
+[checks.pushed]
+type = "passive"
+fall = 3
+[pools.p]
+names = ["a.example.net"]
+health_check = "web"
+check = { interval = 1, timeout = 0.5 }
+members = [
+  { site = "ams", address = "192.0.2.1", check = { port = 9000, rise = 5 } },
+  { site = "ams", address = "192.0.2.2", override = "force_down" },
+]
+"""
+
+
+def test_checks_and_overrides(tmp_path: Path) -> None:
+    (tmp_path / "pools.toml").write_text(CHECKS)
+    inventory = read_declarations(tmp_path, ZONES, STATIC)
+    assert [c.name for c in inventory.checks] == ["port", "pushed", "web"]
+    assert inventory.check("web") == Check(
+        "web",
+        CheckType.HTTPS,
+        port=8443,
+        method="HEAD",
+        path="/healthz",
+        host="www.example.net",
+        expect=((200, 200), (300, 399), (401, 403)),
+        body="ok",
+        sni="tls.example.net",
+        verify_tls=False,
+        interval=5.0,
+        timeout=2.5,
+        rise=3,
+        fall=1,
+        jitter=0.0,
+    )
+    assert inventory.check("port") == Check("port", CheckType.TCP, port=25)
+    assert inventory.check("pushed") == Check("pushed", CheckType.PASSIVE, fall=3)
+    pool = inventory.pools[0]
+    assert pool.health_check == "web" and pool.check_overrides == CheckOverrides(interval=1.0, timeout=0.5)
+    first, second = pool.members
+    assert first.check_overrides == CheckOverrides(port=9000, rise=5) and first.override is None
+    assert second.override == HealthOverride.FORCE_DOWN and second.check_overrides.empty
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[checks.c]\nport = 80\n", "checks.c.type: required: one of tcp, http, https, passive"),
+        ("[checks.c]\ntype = 'icmp'\n", "checks.c.type: 'icmp' is not one of"),
+        ("[checks.c]\ntype = 'tcp'\n", "checks.c.port: required for a tcp check"),
+        ("[checks.c]\ntype = 'tcp'\nport = 0\n", "checks.c.port: 0 is outside 1-65535"),
+        (
+            "[checks.c]\ntype = 'tcp'\nport = 1\npath = '/'\n",
+            "checks.c.path: not for a tcp check (only http, https)",
+        ),
+        ("[checks.c]\ntype = 'http'\nsni = 'x'\n", "checks.c.sni: not for a http check (only https)"),
+        ("[checks.c]\ntype = 'passive'\ninterval = 1\n", "checks.c.interval: not for a passive check"),
+        ("[checks.c]\ntype = 'passive'\nport = 1\n", "checks.c.port: not for a passive check"),
+        ("[checks.c]\ntype = 'http'\ncolour = 1\n", "checks.c.colour: unknown field"),
+        ("[checks.c]\ntype = 'http'\ninterval = 0.05\n", "checks.c.interval: 0.05 is outside [0.1, 3600]"),
+        ("[checks.c]\ntype = 'http'\ninterval = 4000\n", "checks.c.interval: 4000 is outside"),
+        ("[checks.c]\ntype = 'http'\ninterval = 'fast'\n", "checks.c.interval: must be a number"),
+        ("[checks.c]\ntype = 'http'\ninterval = 1\ntimeout = 1\n", "checks.c.timeout: 1 s must be less than"),
+        ("[checks.c]\ntype = 'http'\ninterval = 0.5\n", "checks.c.timeout: 1 s must be less than"),
+        ("[checks.c]\ntype = 'http'\ntimeout = 0\n", "checks.c.timeout: 0 is outside (0, 3600]"),
+        ("[checks.c]\ntype = 'http'\nrise = 0\n", "checks.c.rise: 0 is outside 1-100"),
+        ("[checks.c]\ntype = 'http'\nfall = 101\n", "checks.c.fall: 101 is outside 1-100"),
+        ("[checks.c]\ntype = 'http'\nfall = 1.5\n", "checks.c.fall: must be an integer"),
+        ("[checks.c]\ntype = 'http'\njitter = 1\n", "checks.c.jitter: 1 is outside [0, 1)"),
+        ("[checks.c]\ntype = 'http'\nmethod = 'get'\n", "checks.c.method: must be an HTTP method"),
+        ("[checks.c]\ntype = 'http'\npath = 'x'\n", "checks.c.path: must start with '/'"),
+        ("[checks.c]\ntype = 'http'\nexpect = []\n", "checks.c.expect: must be a non-empty list"),
+        ("[checks.c]\ntype = 'http'\nexpect = [200, 700]\n", "checks.c.expect[1]: 700 is not a status"),
+        ("[checks.c]\ntype = 'http'\nexpect = ['2xy']\n", "checks.c.expect[0]: '2xy' is not a status"),
+        ("[checks.c]\ntype = 'http'\nexpect = ['300-200']\n", "checks.c.expect[0]: '300-200' is not"),
+        ("[checks.c]\ntype = 'https'\nverify_tls = 'no'\n", "checks.c.verify_tls: must be true or false"),
+        ("[checks.c]\ntype = 'http'\nhost = ''\n", "checks.c.host: must be a non-empty string"),
+        ("[checks.C]\ntype = 'http'\n", "checks.C: name must be"),
+        (
+            "[pools.p]\nnames = ['a.example.net']\nhealth_check = 'nope'\n",
+            "pools.p.health_check: unknown check 'nope'",
+        ),
+        (
+            "[pools.p]\nnames = ['a.example.net']\ncheck = { interval = 1 }\n",
+            "pools.p.check: only meaningful with health_check",
+        ),
+        (
+            "[checks.c]\ntype = 'http'\n[pools.p]\nnames = ['a.example.net']\nhealth_check = 'c'\n"
+            "check = { interval = 1, colour = 2 }\n",
+            "pools.p.check.colour: unknown field",
+        ),
+        (
+            "[checks.c]\ntype = 'http'\n[pools.p]\nnames = ['a.example.net']\nhealth_check = 'c'\n"
+            "check = { interval = 0.5 }\n",
+            "pools.p.check: timeout 1 s must be less than the interval, 0.5 s",
+        ),
+        (
+            "[checks.c]\ntype = 'http'\n[pools.p]\nnames = ['a.example.net']\nhealth_check = 'c'\n"
+            "check = 5\n",
+            "pools.p.check: must be a table",
+        ),
+        (
+            "[checks.c]\ntype = 'passive'\n[pools.p]\nnames = ['a.example.net']\nhealth_check = 'c'\n"
+            "check = { port = 80, rise = 3 }\n",
+            "pools.p.check.port: check 'c' is passive: nothing to probe",
+        ),
+        (
+            "[sites.s]\n[checks.c]\ntype = 'http'\n[pools.p]\nnames = ['a.example.net']\nhealth_check = 'c'\n"
+            "members = [{ site = 's', address = '192.0.2.1', check = { timeout = 3, port = 0 } }]\n",
+            "pools.p.members[0].check.port: 0 is outside 1-65535",
+        ),
+        (
+            "[sites.s]\n[checks.c]\ntype = 'http'\n[pools.p]\nnames = ['a.example.net']\nhealth_check = 'c'\n"
+            "members = [{ site = 's', address = '192.0.2.1', check = { timeout = 3 } }]\n",
+            "pools.p.members[0].check: timeout 3 s must be less than the interval, 2 s",
+        ),
+        (
+            "[sites.s]\n[pools.p]\nnames = ['a.example.net']\n"
+            "members = [{ site = 's', address = '192.0.2.1', override = 'sleep' }]\n",
+            "pools.p.members[0].override: 'sleep' is not one of force_up, force_down",
+        ),
+    ],
+)
+def test_each_bad_check_field_is_named(tmp_path: Path, text: str, expected: str) -> None:
+    assert any(expected in line for line in problems(tmp_path, text)), problems(tmp_path, text)
+
+
+def test_readme_health_check_example_is_valid(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = next(block for block in readme.split("```toml\n")[1:] if block.startswith("[checks."))
+    sites = "[sites.eu1]\n[sites.us1]\n"
+    (tmp_path / "pools.toml").write_text(sites + example.split("```", 1)[0])
+    inventory = read_declarations(tmp_path, ["gslb.example.test."], {})
+    web = inventory.check("web")
+    assert web is not None and web.type == CheckType.HTTPS and web.expect[1] == (300, 399)
+    www = inventory.pools[0]
+    assert www.check_overrides == CheckOverrides(interval=1.0, timeout=0.5)
+    assert [m.override for m in www.members] == [None, HealthOverride.FORCE_UP]
+
+
+def test_example_zones_declare_a_check_no_pool_uses(tmp_path: Path) -> None:
+    """The example members are documentation addresses: a check on them would withdraw them all."""
+    inventory = read_declarations(ROOT / "zones", ["gslb.example.test."], {})
+    assert [c.name for c in inventory.checks] == ["web"]
+    assert all(p.health_check is None for p in inventory.pools)

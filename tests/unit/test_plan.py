@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gslb.model import AdminState, Inventory, Member, Policy, Pool, Site
+from gslb.model import (
+    AdminState,
+    Check,
+    CheckOverrides,
+    CheckType,
+    HealthOverride,
+    Inventory,
+    Member,
+    Policy,
+    Pool,
+    Site,
+)
 from gslb.plan import plan
 
 AMS = Site("ams", region="eu")
@@ -64,3 +75,37 @@ def test_everything_from_empty() -> None:
         "    member + 203.0.113.10 site=nyc weight=300 priority=0 state=enabled",
     ]
     assert plan(CURRENT, Inventory()).render().endswith("plan: 3 to delete")
+
+
+def test_checks_and_their_use_are_shown() -> None:
+    web = Check("web", CheckType.HTTP, path="/healthz", expect=((200, 299),))
+    checked = replace(
+        WWW,
+        health_check="web",
+        check_overrides=CheckOverrides(interval=1.0),
+        members=(
+            Member("ams", "192.0.2.10", override=HealthOverride.FORCE_UP),
+            Member("nyc", "203.0.113.10", weight=300, check_overrides=CheckOverrides(port=8080)),
+        ),
+    )
+    desired = Inventory(sites=(AMS, NYC), pools=(checked,), checks=(web,))
+    assert plan(CURRENT, desired).render().splitlines() == [
+        "+ check web",
+        "    type = http",
+        "    path = /healthz",
+        "    expect = [200-299]",
+        "~ pool www",
+        "    health_check: None -> web",
+        "    check_overrides: {} -> {interval=1}",
+        "    member ~ 192.0.2.10 site=ams weight=100 priority=0 state=enabled"
+        " -> 192.0.2.10 site=ams weight=100 priority=0 state=enabled override=force_up",
+        "    member ~ 203.0.113.10 site=nyc weight=300 priority=0 state=enabled"
+        " -> 203.0.113.10 site=nyc weight=300 priority=0 state=enabled check={port=8080}",
+        "plan: 1 to create, 1 to update",
+    ]
+    changed = Inventory(sites=(AMS, NYC), pools=(WWW,), checks=(replace(web, fall=3),))
+    assert plan(desired, changed).render().splitlines()[:2] == ["~ check web", "    fall: 2 -> 3"]
+    assert plan(desired, CURRENT).render().splitlines()[-2:] == [
+        "- check web",
+        "plan: 1 to update, 1 to delete",
+    ]
