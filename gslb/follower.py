@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from gslb import snapshot
+from gslb import gcpause, snapshot
 from gslb.dns.pools import PoolCompiler
 from gslb.errors import StoreError
 from gslb.model import Inventory
@@ -24,6 +24,7 @@ from gslb.zonefile import LoadedZone
 log = logging.getLogger("gslb.follower")
 
 DEFAULT_INTERVAL = 0.025
+DELTA = "store-delta"  # the reason logged for an incremental update
 
 
 class SnapshotFollower:
@@ -122,13 +123,14 @@ class SnapshotFollower:
         )
         if updated is None:
             return False
-        self._publish(updated, "store-delta")
+        self._publish(updated, DELTA)
         return True
 
     def _build(self, inventory: Inventory, revision: int) -> snapshot.Snapshot:
-        return snapshot.build(
-            self.zones, inventory, revision, ttl_bounds=self.ttl_bounds, compiler=self._compiler
-        )
+        with gcpause.paused():
+            return snapshot.build(
+                self.zones, inventory, revision, ttl_bounds=self.ttl_bounds, compiler=self._compiler
+            )
 
     def _publish(self, built: snapshot.Snapshot, reason: str) -> None:
         self.current = built
@@ -136,6 +138,10 @@ class SnapshotFollower:
         # A snapshot is large and long-lived; frozen, the collector stops walking it, so full
         # collections during the next rebuild stay short (they cost tens of milliseconds, a
         # third of the change-visibility budget). Old snapshots are still freed by refcount.
+        # A full build ran with the collector paused: what cycles it left are collected first,
+        # as frozen objects are never collected.
+        if reason != DELTA:
+            gc.collect()
         gc.freeze()
         log.info(
             "snapshot published",

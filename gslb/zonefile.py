@@ -18,7 +18,7 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
-from gslb import zonelines
+from gslb import gcpause, zonelines
 from gslb.errors import ZoneError
 
 ZONE_SUFFIX = ".zone"
@@ -84,11 +84,12 @@ def load_zones(directory: Path) -> list[LoadedZone]:
         raise ZoneError(str(directory), "zone directory does not exist")
     loaded: list[LoadedZone] = []
     errors: list[ZoneError] = []
-    for path in zone_files(directory):
-        try:
-            loaded.append(load_zone(path))
-        except ZoneError as exc:
-            errors.append(exc)
+    with gcpause.paused():
+        for path in zone_files(directory):
+            try:
+                loaded.append(load_zone(path))
+            except ZoneError as exc:
+                errors.append(exc)
     seen: dict[dns.name.Name, Path] = {}
     for zone in loaded:
         if zone.origin in seen:

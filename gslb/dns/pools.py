@@ -12,6 +12,7 @@ and ANY has something to show.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import random
@@ -22,10 +23,12 @@ import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
-from gslb.dns.render import Answer, render
+from gslb.dns.render import Answer, render, render_plain
 from gslb.dns.wire import RCODE_NOERROR
 from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind, Site
 from gslb.policy import Candidate, ClientKey, Selector, compile_selector, fail_open_candidates
@@ -206,7 +209,11 @@ class PoolCompiler:
                     _resolution(qtype, source, owner, [members[i].address for i in choice], catalog)
                     for choice in selector.choices
                 )
-                answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
+                if source.kind is PoolKind.ADDRESS:
+                    # One address RRset at the question's own name: what render() makes of it, faster.
+                    answers = tuple(render_plain(r.answer[0]) for r in resolutions)
+                else:
+                    answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
                 return PoolAnswer(pool.name, selector, answers, selector.uses_client, resolutions)
             if source.all_down is not AllDown.FALLBACK:
                 break
@@ -271,7 +278,21 @@ def _rrset(owner: dns.name.Name, rdtype: int, ttl: int, values: Iterable[str]) -
     """An RRset whose records keep the given order (the policy's order is the answer's order)."""
     rdatatype = dns.rdatatype.RdataType.make(rdtype)
     rrset = dns.rrset.RRset(owner, IN, rdatatype)
-    rrset.update_ttl(ttl)
+    rrset.ttl = ttl
     for value in values:
-        rrset.add(dns.rdata.from_text(IN, rdatatype, value))
+        # dnspython's sets are dicts of rdata; copying a cached one-entry dict keeps the rdata's
+        # hash (its wire form, computed anew on every hash) instead of computing it again.
+        rrset.items.update(_record(rdatatype, value))
     return rrset
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _record(rdtype: dns.rdatatype.RdataType, value: str) -> dict[dns.rdata.Rdata, None]:
+    """One member's rdata, parsed once however many pools, choices and rebuilds show it."""
+    if rdtype == A:
+        rdata: dns.rdata.Rdata = dns.rdtypes.IN.A.A(IN, A, value)
+    elif rdtype == AAAA:
+        rdata = dns.rdtypes.IN.AAAA.AAAA(IN, AAAA, value)
+    else:
+        rdata = dns.rdata.from_text(IN, rdtype, value)
+    return {rdata: None}

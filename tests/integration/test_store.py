@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from gslb.errors import ConflictError, InvalidError, NotFoundError, ValidationError
 from gslb.model import (
@@ -152,6 +153,14 @@ WWW = Pool(
 SORRY = Pool("sorry", names=(), all_down=AllDown.NODATA, members=(Member("lon", "198.51.100.1"),))
 HTTP_ROOT = Check("http-root", CheckType.HTTP)
 INVENTORY = Inventory(sites=(NYC, AMS, LON), pools=(WWW, SORRY), checks=(HTTP_ROOT,))
+
+
+def test_plain_row_reading_makes_the_pools_the_orm_rows_make(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    with Session(store.engine) as session:
+        from_orm = sorted((rows.pool_value(row) for row in rows.pool_rows(session).values()), key=str)
+        assert sorted(rows.read_pools(session), key=str) == from_orm
+    assert any(p.check_overrides != CheckOverrides() or p.site_order for p in from_orm)  # not trivially equal
 
 
 def test_what_is_applied_is_what_loads(store: Store) -> None:

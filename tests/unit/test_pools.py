@@ -17,6 +17,7 @@ import pytest
 from gslb import snapshot, zonefile
 from gslb.dns.authority import Catalog
 from gslb.dns.pools import PoolCompiler, pool_rrsets
+from gslb.dns.render import render
 from gslb.dns.responder import ResponderSettings, respond
 from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
@@ -189,3 +190,11 @@ def test_the_compiler_recompiles_only_what_changed() -> None:
     unhealthy = compiler.compile(inventory, catalog, frozenset({("lb", "192.0.2.1")}))
     assert unhealthy[lb, dns.rdatatype.A] is not before[lb, dns.rdatatype.A]
     assert unhealthy[elsewhere, dns.rdatatype.A] is before[elsewhere, dns.rdatatype.A]
+
+
+@pytest.mark.parametrize("policy", list(Policy))
+def test_compiled_address_answers_are_what_the_general_renderer_makes(policy: Policy) -> None:
+    inventory = Inventory(SITES, (pool(policy, count=2),))
+    catalog = Catalog.from_zones((z.zone for z in ZONES), pool_rrsets(inventory))
+    for (owner, qtype), compiled in PoolCompiler(random.Random(2)).compile(inventory, catalog).items():
+        assert compiled.answers == tuple(render(owner, qtype, 1, r) for r in compiled.resolutions)

@@ -3,15 +3,17 @@ full ``build`` of the new state serves, and leaves the old snapshot untouched.""
 
 from __future__ import annotations
 
+import gc
 import random
 from dataclasses import replace
 
 import dns.name
 import dns.rdatatype
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gslb import snapshot, zonefile
+from gslb import gcpause, snapshot, zonefile
 from gslb.apply import declared
 from gslb.dns.pools import PoolAnswer, PoolCompiler
 from gslb.dns.render import Answer
@@ -167,3 +169,15 @@ def test_any_sequence_of_member_edits_serves_what_a_full_build_serves(
         assert updated is not None
         assert served(updated) == served(build(inventory, frozenset(down)))
         current = updated
+
+
+def test_the_collector_pause_nests_and_ends() -> None:
+    assert gc.isenabled()
+    with gcpause.paused():
+        with gcpause.paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause still holds
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gcpause.paused():
+        raise RuntimeError("a failed build")
+    assert gc.isenabled()
