@@ -1,7 +1,8 @@
 """Knot DNS as a reference authoritative server, for the differential tests and bench/.
 
 It only has to start Knot in a form that matches what gslb serves: the same zone files, one UDP and one TCP
-worker, on a free loopback port, owned by the caller and stopped by its PID.
+worker, on a free loopback port (or a given one, such as port 53 for a parent a resolver follows), owned by
+the caller and stopped by its PID.
 """
 
 from __future__ import annotations
@@ -64,9 +65,16 @@ class KnotServer(ServerProcess):
     port_taken_markers = ("cannot bind", "Address already in use")
 
     def __init__(
-        self, zones: Sequence[ZoneSource], knotd: str, host: str = HOST, *, prefix: Sequence[str] = ()
+        self,
+        zones: Sequence[ZoneSource],
+        knotd: str,
+        host: str = HOST,
+        *,
+        port: int = 0,
+        prefix: Sequence[str] = (),
     ) -> None:
-        super().__init__(host, prefix=prefix)
+        """``port`` 0 picks a free port; any other is used as given (no retry if it is taken)."""
+        super().__init__(host, port, prefix)
         self.zones = tuple(zones)
         self.knotd = knotd
 
