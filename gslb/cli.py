@@ -18,6 +18,7 @@ from gslb.declare import DeclarationError
 from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.follower import SnapshotFollower
+from gslb.health.monitor import HealthMonitor
 from gslb.store import Store, open_store
 from gslb.supervisor import WorkerLink, WorkerStartError
 
@@ -255,8 +256,15 @@ async def _run(
     settings: Settings, follower: SnapshotFollower, first: snapshot.Snapshot, link: WorkerLink | None
 ) -> None:
     server = DnsServer(settings, SnapshotHolder(first))
-    follower.publish = server.swap
+    monitor = HealthMonitor(follower.set_health)
+
+    def publish(built: snapshot.Snapshot) -> None:
+        server.swap(built)
+        monitor.sync(built.inventory)  # checks follow what is served
+
+    follower.publish = publish
     await server.start()
+    monitor.sync(first.inventory)
     for zone in first.zones:
         logger.info(
             "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
@@ -274,8 +282,9 @@ async def _run(
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(settings, follower)))
-    # Node-wide tasks (health checks, the admin API) will start here when there is no supervisor;
-    # with one, they run in it (gslb/supervisor.py).
+    # Health checks run in every process that answers, beside its follower (with --workers N,
+    # each worker checks for itself until health is shared through the store); the admin API
+    # will run once per node: here without a supervisor, in it with one (gslb/supervisor.py).
     if link is None:
         loop.add_signal_handler(signal.SIGINT, done.set)
         orphaned = None
@@ -290,6 +299,7 @@ async def _run(
     polling.cancel()
     if orphaned is not None:
         orphaned.cancel()
+    await monitor.stop()
     await server.stop()
 
 

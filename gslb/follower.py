@@ -9,6 +9,7 @@ plus the rebuild time, whichever process wrote it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -25,6 +26,7 @@ log = logging.getLogger("gslb.follower")
 
 DEFAULT_INTERVAL = 0.025
 DELTA = "store-delta"  # the reason logged for an incremental update
+HEALTH = "health"  # ... and for one that only health checks asked for
 
 
 class SnapshotFollower:
@@ -44,9 +46,17 @@ class SnapshotFollower:
         self.interval = interval
         self.ttl_bounds = ttl_bounds
         self.current: snapshot.Snapshot | None = None
+        self.unhealthy: frozenset[tuple[str, str]] = frozenset()  # what the health monitor says
         self._store_failing = False
         self._rebuild = asyncio.Lock()
+        self._wake = asyncio.Event()
         self._compiler = PoolCompiler()
+
+    def set_health(self, unhealthy: frozenset[tuple[str, str]]) -> None:
+        """The members the health monitor finds down: served after one update, at once (it wakes
+        the loop rather than waiting for the next poll)."""
+        self.unhealthy = unhealthy
+        self._wake.set()
 
     def build_now(self) -> snapshot.Snapshot:
         """Load the store and build a snapshot synchronously (start-up)."""
@@ -63,10 +73,12 @@ class SnapshotFollower:
         """
         while True:
             if not await self.poll():
-                await asyncio.sleep(self.interval)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
 
     async def poll(self) -> bool:
-        """Rebuild if the store moved; True if it did."""
+        """Rebuild if the store moved or health changed; True if it did."""
+        self._wake.clear()
         try:
             revision = await asyncio.to_thread(self.store.revision)
         except StoreError as exc:
@@ -80,6 +92,9 @@ class SnapshotFollower:
         if self.current is None or revision != self.current.revision:
             await self.rebuild("store")
             return True
+        if self.current.unhealthy != self.unhealthy:
+            await self.rebuild(HEALTH)
+            return True
         return False
 
     async def reload_zones(self, zones: Sequence[LoadedZone]) -> None:
@@ -89,7 +104,7 @@ class SnapshotFollower:
 
     async def rebuild(self, reason: str) -> None:
         async with self._rebuild:
-            if reason == "store" and self.current is not None and await self._update(self.current):
+            if reason in ("store", HEALTH) and self.current is not None and await self._update(self.current):
                 return
             try:
                 revision, inventory = await asyncio.to_thread(self.store.load)
@@ -111,25 +126,32 @@ class SnapshotFollower:
             return True
         if delta is None:
             return False
-        if delta.revision == current.revision:
+        unhealthy = self.unhealthy
+        if delta.revision == current.revision and unhealthy == current.unhealthy:
             return True
         updated = await asyncio.to_thread(
             snapshot.update,
             current,
             delta.pools,
             delta.revision,
+            unhealthy,
             ttl_bounds=self.ttl_bounds,
             compiler=self._compiler,
         )
         if updated is None:
             return False
-        self._publish(updated, DELTA)
+        self._publish(updated, DELTA if delta.pools else HEALTH)
         return True
 
     def _build(self, inventory: Inventory, revision: int) -> snapshot.Snapshot:
         with gcpause.paused():
             return snapshot.build(
-                self.zones, inventory, revision, ttl_bounds=self.ttl_bounds, compiler=self._compiler
+                self.zones,
+                inventory,
+                revision,
+                unhealthy=self.unhealthy,
+                ttl_bounds=self.ttl_bounds,
+                compiler=self._compiler,
             )
 
     def _publish(self, built: snapshot.Snapshot, reason: str) -> None:
@@ -140,7 +162,7 @@ class SnapshotFollower:
         # third of the change-visibility budget). Old snapshots are still freed by refcount.
         # A full build ran with the collector paused: what cycles it left are collected first,
         # as frozen objects are never collected.
-        if reason != DELTA:
+        if reason not in (DELTA, HEALTH):
             gc.collect()
         gc.freeze()
         log.info(

@@ -113,7 +113,6 @@ def test_plain_round_robin_keeps_serving_the_dead_address(tools: Tools) -> None:
     assert run.restore_delay is not None and run.restore_delay <= 1.0, explain(run)
 
 
-@pytest.mark.xfail(strict=True, reason="health monitor not wired yet")
 def test_gslb_withdraws_a_dead_backend_within_detection_plus_ttl(tools: Tools) -> None:
     scenario = Scenario(
         "gslb",

@@ -1,0 +1,192 @@
+"""The health monitor: one asyncio task per checked member, and the set of members that are down.
+
+The monitor follows the served inventory (``sync``, called whenever a snapshot is published):
+every member of a pool with a ``health_check`` gets a task that probes it at the check's interval
+(with the pool's and the member's overrides applied), feeds the results to the rise/fall state
+machine, and logs every transition. Whenever the set of down members changes, the monitor hands
+the whole set to ``publish``; the snapshot follower turns it into an incremental update, so
+probes never touch the hot path, and answers change within one update of a transition.
+
+The set a member's state contributes to is also shaped by operators: ``force_down`` puts a
+member in it whatever its checks say, ``force_up`` keeps it out; drained and disabled members are
+the pool compiler's business (AdminState), not the monitor's. Passive checks probe nothing: their
+results are pushed (``push``, for the admin API).
+
+A member whose check definition changes keeps its state if the change is to timing only, and
+starts again from UNKNOWN (which counts as up) if it is now checked differently: its old results
+say nothing about the new check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from gslb.health import state
+from gslb.health.probes import HttpCheck, probe_http, probe_tcp
+from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
+from gslb.model import Check, CheckType, HealthOverride, Inventory, effective_check
+
+log = logging.getLogger("gslb.health")
+
+Key = tuple[str, str]  # (pool, member address)
+PROBE_RATE = 2000.0
+"""Probe starts per second, at most (bursts of PROBE_BURST): 2,000 members at 1 s each fit."""
+PROBE_BURST = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One member as the monitor checks it."""
+
+    address: str
+    check: Check | None  # None: not checked (only an override can take it down)
+    override: HealthOverride | None
+
+    def probes_like(self, other: Target) -> bool:
+        """Whether results of ``other``'s check still say something about this one's."""
+        if self.check is None or other.check is None:
+            return self.check is other.check
+        timing = {"interval": 0.0, "timeout": 0.0, "rise": 0, "fall": 0, "jitter": 0.0}
+        return replace(self.check, **timing) == replace(other.check, **timing)  # type: ignore[arg-type]
+
+
+class HealthMonitor:
+    """Probes every checked member of the served inventory; publishes the down set on change."""
+
+    def __init__(
+        self,
+        publish: Callable[[frozenset[Key]], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        rate: float = PROBE_RATE,
+        burst: int = PROBE_BURST,
+    ) -> None:
+        self.publish = publish
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.bucket = TokenBucket(rate, burst, clock())
+        self.targets: dict[Key, Target] = {}
+        self.health: dict[Key, MemberHealth] = {}
+        self._tasks: dict[Key, asyncio.Task[None]] = {}
+        self._inventory: Inventory | None = None
+        self._down: frozenset[Key] = frozenset()
+
+    def sync(self, inventory: Inventory) -> None:
+        """Check what ``inventory`` says to check: start, restart and stop tasks as it changed."""
+        if inventory is self._inventory:
+            return
+        self._inventory = inventory
+        wanted = _targets(inventory)
+        for key in self.targets.keys() - wanted.keys():
+            self._stop(key)
+            self.health.pop(key, None)
+        for key, target in wanted.items():
+            previous = self.targets.get(key)
+            if previous == target:
+                continue
+            if previous is not None:
+                self._stop(key)
+                if not target.probes_like(previous):
+                    self.health.pop(key, None)
+            self.targets[key] = target
+            self.health.setdefault(key, MemberHealth())
+            if target.check is not None and target.check.type.probed:
+                self._tasks[key] = asyncio.get_running_loop().create_task(self._probe_loop(key, target))
+        self._republish()
+
+    def push(self, pool: str, address: str, result: ProbeResult) -> bool:
+        """A result from outside (a passive check's source); False if the member is not checked."""
+        target = self.targets.get((pool, address))
+        if target is None or target.check is None:
+            return False
+        self._observe((pool, address), target.check, result)
+        return True
+
+    def down(self) -> frozenset[Key]:
+        """The members that must not be answered now: failing their checks or forced down."""
+        return self._down
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for key in list(self._tasks):
+            self._stop(key)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _stop(self, key: Key) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self.targets.pop(key, None)
+
+    async def _probe_loop(self, key: Key, target: Target) -> None:
+        check = target.check
+        assert check is not None
+        await asyncio.sleep(
+            max(0.0, state.first_check(self.clock(), check.interval, self.rng) - self.clock())
+        )
+        while True:
+            started = self.clock()
+            wait = self.bucket.reserve(started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            result = await _probe(target.address, check)
+            self._observe(key, check, result)
+            due = state.next_check(started, check.interval, check.jitter, self.rng)
+            await asyncio.sleep(max(0.0, due - self.clock()))
+
+    def _observe(self, key: Key, check: Check, result: ProbeResult) -> None:
+        health, transition = state.observe(self.health[key], result, self.clock(), check.rise, check.fall)
+        self.health[key] = health
+        if transition is not None:
+            state.log_transition(transition, pool=key[0], member=key[1], check=check.name)
+            self._republish()
+
+    def _republish(self) -> None:
+        down = frozenset(
+            key
+            for key, target in self.targets.items()
+            if not self.health.get(key, MemberHealth()).effective_up(target.override)
+        )
+        if down != self._down:
+            self._down = down
+            self.publish(down)
+
+
+def _targets(inventory: Inventory) -> dict[Key, Target]:
+    """Every member the monitor has a say about: checked ones, and those an operator forced."""
+    checks = {check.name: check for check in inventory.checks}
+    targets: dict[Key, Target] = {}
+    for pool in inventory.pools:
+        check = checks.get(pool.health_check) if pool.health_check else None
+        for member in pool.members:
+            if check is None and member.override is None:
+                continue
+            checked = effective_check(check, pool, member) if check is not None else None
+            targets[pool.name, member.address] = Target(member.address, checked, member.override)
+    return targets
+
+
+async def _probe(address: str, check: Check) -> ProbeResult:
+    port = check.target_port
+    assert port is not None  # probed checks have one
+    if check.type is CheckType.TCP:
+        return await probe_tcp(address, port, check.timeout)
+    spec = HttpCheck(
+        host=address,
+        scheme="https" if check.type is CheckType.HTTPS else "http",
+        port=port,
+        method=check.method,
+        path=check.path,
+        host_header=check.host,
+        expect=check.expect,
+        body=check.body,
+        sni=check.sni,
+        verify_tls=check.verify_tls,
+    )
+    return await probe_http(spec, check.timeout)
