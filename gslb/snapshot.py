@@ -17,7 +17,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
+from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, resolve
 from gslb.dns.negative import NegativeZone
 from gslb.dns.pools import (
     CNAME_POOL_TYPES,
@@ -113,10 +113,22 @@ def build(
     answers: dict[bytes, Answer | PoolAnswer] = {}
     dynamic: dict[bytes, Answer | PoolAnswer] = {}
     dependents: dict[dns.name.Name, list[Question]] = {}
+    pool_keys = {_name_key(owner) for owner in pool_owners}
+    negative: dict[bytes, NegativeZone] = {}
     for data in catalog.zones.values():
-        for qname, by_type, below_cut in _owners(data):
-            owner_key = _name_key(qname)
-            at_pool = qname in pool_owners
+        types: dict[bytes, frozenset[int]] = {}  # for the negative answers, made in the same pass
+        shared: dict[frozenset[int], frozenset[int]] = {}  # a million owners, a handful of type sets
+        for owner, by_type in data.owners():
+            raw = owner.to_wire()
+            assert raw is not None
+            owner_key = raw.lower()
+            present = frozenset(by_type)
+            types[owner_key] = shared.setdefault(present, present)
+            if owner.labels and owner.labels[0] == b"*":
+                continue  # a wildcard owner asked literally is rare; the slow path answers it
+            qname = owner if raw == owner_key else owner.canonicalize()
+            below_cut = bool(data.cuts) and data.cut_at_or_above(owner) is not None
+            at_pool = owner_key in pool_keys
             for qtype in _precomputed_types(by_type):
                 if at_pool and qtype in POOL_TYPES:
                     continue  # the pool answers it (or, where it has no such members, nobody ahead of time)
@@ -129,8 +141,10 @@ def build(
                 answer = _static_answer(qname, qtype, resolution, pool_lookup)
                 used = _pool_names_used(resolution, pool_owners) if pool_owners and not at_pool else set()
                 (dynamic if used else answers)[key] = answer
-                for owner in used:
-                    dependents.setdefault(owner, []).append((qname, qtype))
+                for name in used:
+                    dependents.setdefault(name, []).append((qname, qtype))
+        zone_negative = NegativeZone.from_zone(data, types)
+        negative[zone_negative.apex] = zone_negative
     for (owner, qtype), pool_answer in pools.items():
         dynamic[question_key(owner, qtype)] = pool_answer
     infos = tuple(
@@ -139,7 +153,6 @@ def build(
         )
         for z in zones
     )
-    negative = {z.apex: z for z in map(NegativeZone.from_zone, catalog.zones.values())}
     return Snapshot(
         catalog,
         answers,
@@ -313,14 +326,6 @@ def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:
             break
         chain.append(rrset)
     return tuple(chain)
-
-
-def _owners(data: ZoneData) -> Iterator[tuple[dns.name.Name, dict[int, dns.rrset.RRset], bool]]:
-    """Each owner whose questions are precomputed, lower-cased, with whether a cut is at or above it."""
-    for owner, by_type in data.owners():
-        if owner.labels and owner.labels[0] == b"*":
-            continue  # a wildcard owner asked literally is rare; the slow path answers it
-        yield owner.canonicalize(), by_type, bool(data.cuts) and data.cut_at_or_above(owner) is not None
 
 
 def _precomputed_types(by_type: dict[int, dns.rrset.RRset]) -> Iterator[int]:

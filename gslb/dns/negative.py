@@ -12,6 +12,7 @@ about (CNAMEs, wildcards, delegations, types present at the name) is left to the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dns.name
@@ -56,16 +57,19 @@ class NegativeZone:
     nodata: tuple[Answer, ...]
 
     @classmethod
-    def from_zone(cls, data: ZoneData) -> NegativeZone:
+    def from_zone(cls, data: ZoneData, types: dict[bytes, frozenset[int]] | None = None) -> NegativeZone:
+        """The zone's templates; ``types`` (each owner's wire name → its types), when the caller
+        has it from its own pass over the zone, saves making it again."""
         apex = _wire(data.origin)
         parts = _soa_template(data, apex)
         lengths = range(MAX_NAME_LENGTH + 1)
+        types = _types(data) if types is None else types
         return cls(
             apex=apex,
-            types=_types(data),
-            names=frozenset(_wire(n) for n in data.names),
+            types=types,
+            names=_with_ancestors(types, apex),
             cuts=frozenset(_wire(n) for n in data.cuts),
-            wildcards=any(n.labels and n.labels[0] == b"*" for n, _ in data.owners()),
+            wildcards=any(name.startswith(b"\x01*") for name in types),
             parts=parts,
             nxdomain=tuple(_answer(parts, length - len(apex), RCODE_NXDOMAIN) for length in lengths),
             nodata=tuple(_answer(parts, length - len(apex), RCODE_NOERROR) for length in lengths),
@@ -73,6 +77,18 @@ class NegativeZone:
 
     def answer(self, qname: bytes, rcode: int) -> Answer:
         return (self.nxdomain if rcode == RCODE_NXDOMAIN else self.nodata)[len(qname)]
+
+
+def _with_ancestors(owners: Iterable[bytes], apex: bytes) -> frozenset[bytes]:
+    """The owners and every name between them and the apex: the empty non-terminals (RFC 8020)."""
+    names = set(owners)
+    names.add(apex)
+    for owner in list(names):
+        start = owner[0] + 1
+        while len(owner) - start > len(apex) and owner[start:] not in names:
+            names.add(owner[start:])
+            start += owner[start] + 1
+    return frozenset(names)
 
 
 def _types(data: ZoneData) -> dict[bytes, frozenset[int]]:
