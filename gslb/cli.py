@@ -18,7 +18,7 @@ from gslb.declare import DeclarationError
 from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.follower import SnapshotFollower
-from gslb.health.monitor import HealthMonitor
+from gslb.health.process import HealthProcess
 from gslb.store import Store, open_store
 from gslb.supervisor import WorkerLink, WorkerStartError
 
@@ -256,15 +256,11 @@ async def _run(
     settings: Settings, follower: SnapshotFollower, first: snapshot.Snapshot, link: WorkerLink | None
 ) -> None:
     server = DnsServer(settings, SnapshotHolder(first))
-    monitor = HealthMonitor(follower.set_health)
-
-    def publish(built: snapshot.Snapshot) -> None:
-        server.swap(built)
-        monitor.sync(built.inventory)  # checks follow what is served
-
-    follower.publish = publish
+    # Probes run in a process of their own (gslb/health/process.py): never on the answering GIL.
+    health = HealthProcess(settings.db, settings.log_level, follower.set_health)
+    follower.publish = server.swap
     await server.start()
-    monitor.sync(first.inventory)
+    health.start()
     for zone in first.zones:
         logger.info(
             "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
@@ -282,9 +278,9 @@ async def _run(
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(settings, follower)))
-    # Health checks run in every process that answers, beside its follower (with --workers N,
-    # each worker checks for itself until health is shared through the store); the admin API
-    # will run once per node: here without a supervisor, in it with one (gslb/supervisor.py).
+    # Every answering process has its own health process (with --workers N, each worker's checks
+    # for itself until health is shared through the store); the admin API will run once per
+    # node: here without a supervisor, in it with one (gslb/supervisor.py).
     if link is None:
         loop.add_signal_handler(signal.SIGINT, done.set)
         orphaned = None
@@ -299,7 +295,7 @@ async def _run(
     polling.cancel()
     if orphaned is not None:
         orphaned.cancel()
-    await monitor.stop()
+    await health.stop()
     await server.stop()
 
 

@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from gslb.health.monitor import HealthMonitor
+from gslb.health.process import HealthProcess
 from gslb.health.state import ProbeResult, State
 from gslb.model import Check, CheckOverrides, CheckType, HealthOverride, Inventory, Member, Pool, Site
+from gslb.store import open_store
 from tests.servers.process import free_port
 
 UP, DOWN = "127.0.0.21", "127.0.0.22"
@@ -124,5 +127,29 @@ def test_a_changed_check_starts_over_and_a_timing_change_keeps_the_state() -> No
         monitor.sync(inventory(None))
         assert monitor.targets == {} and monitor.down() == frozenset()
         await monitor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_health_process_follows_the_store_and_reports_each_change(tmp_path: Path) -> None:
+    """The child process the server runs: reads checks from the store, writes the down set as lines."""
+
+    async def scenario() -> None:
+        port = free_port(UP)
+        url = f"sqlite:///{tmp_path / 'gslb.sqlite'}"
+        check = Check("c", CheckType.TCP, port=port, **FAST)  # type: ignore[arg-type]
+        with open_store(url) as store:
+            store.apply_inventory(inventory(check, Member("s", UP), Member("s", DOWN)), "test")
+        reports: list[frozenset[tuple[str, str]]] = []
+        process = HealthProcess(url, "warning", reports.append)
+        async with listening(UP, port):
+            process.start()
+            await until(lambda: reports == [frozenset({("web", DOWN)})], seconds=10)
+            with open_store(url) as store:
+                store.patch_member("web", UP, "test", override=HealthOverride.FORCE_DOWN)
+            await until(lambda: reports[-1] == {("web", DOWN), ("web", UP)}, seconds=10)
+        child = process._child
+        await process.stop()
+        assert child is not None and child.returncode == 0  # stopped by its closed stdin
 
     asyncio.run(scenario())
