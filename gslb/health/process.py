@@ -18,11 +18,13 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from gslb import log as logs
 from gslb.errors import StoreError
 from gslb.health.monitor import HealthMonitor, Key
+from gslb.model import Inventory, Pool
 from gslb.store import Store
 
 logger = logging.getLogger("gslb.health")
@@ -84,15 +86,27 @@ class HealthProcess:
 
 
 async def follow(store: Store, monitor: HealthMonitor, stopping: asyncio.Event) -> None:
-    """Keep the monitor on the store's inventory until ``stopping`` is set."""
+    """Keep the monitor on the store's inventory until ``stopping`` is set.
+
+    Like the snapshot follower, it reads only the pools written since the last revision when it
+    can: reading 100,000 pools after every drain would keep this process busy for seconds.
+    """
     revision: int | None = None
+    inventory: Inventory | None = None
     failing = False
     while not stopping.is_set():
         try:
             current = await asyncio.to_thread(store.revision)
             if current != revision:
-                revision, inventory = await asyncio.to_thread(store.load)
-                monitor.sync(inventory)
+                delta = None
+                if inventory is not None and revision is not None:
+                    delta = await asyncio.to_thread(store.delta, revision)
+                if delta is None or inventory is None:
+                    revision, loaded = await asyncio.to_thread(store.load)
+                else:
+                    revision, loaded = delta.revision, _with_pools(inventory, delta.pools)
+                inventory = loaded
+                monitor.sync(loaded)
             failing = False
         except StoreError as exc:
             if not failing:
@@ -100,6 +114,17 @@ async def follow(store: Store, monitor: HealthMonitor, stopping: asyncio.Event) 
             failing = True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), POLL_INTERVAL)
+
+
+def _with_pools(inventory: Inventory, changed: Mapping[str, Pool | None]) -> Inventory:
+    """``inventory`` with the changed pools replaced, added or (None) removed."""
+    pools = {pool.name: pool for pool in inventory.pools}
+    for name, pool in changed.items():
+        if pool is None:
+            pools.pop(name, None)
+        else:
+            pools[name] = pool
+    return replace(inventory, pools=tuple(pools.values()))
 
 
 async def _run(store: Store) -> None:
