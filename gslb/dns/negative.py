@@ -57,13 +57,12 @@ class NegativeZone:
     nodata: tuple[Answer, ...]
 
     @classmethod
-    def from_zone(cls, data: ZoneData, types: dict[bytes, frozenset[int]] | None = None) -> NegativeZone:
-        """The zone's templates; ``types`` (each owner's wire name → its types), when the caller
-        has it from its own pass over the zone, saves making it again."""
+    def from_zone(cls, data: ZoneData, types: dict[bytes, frozenset[int]]) -> NegativeZone:
+        """The zone's templates; ``types`` maps each owner's lower-cased wire name to its types,
+        made by the snapshot builder in the pass over the zone that renders its answers."""
         apex = _wire(data.origin)
         parts = _soa_template(data, apex)
         lengths = range(MAX_NAME_LENGTH + 1)
-        types = _types(data) if types is None else types
         return cls(
             apex=apex,
             types=types,
@@ -74,9 +73,6 @@ class NegativeZone:
             nxdomain=tuple(_answer(parts, length - len(apex), RCODE_NXDOMAIN) for length in lengths),
             nodata=tuple(_answer(parts, length - len(apex), RCODE_NOERROR) for length in lengths),
         )
-
-    def answer(self, qname: bytes, rcode: int) -> Answer:
-        return (self.nxdomain if rcode == RCODE_NXDOMAIN else self.nodata)[len(qname)]
 
 
 def _with_ancestors(owners: Iterable[bytes], apex: bytes) -> frozenset[bytes]:
@@ -89,16 +85,6 @@ def _with_ancestors(owners: Iterable[bytes], apex: bytes) -> frozenset[bytes]:
             names.add(owner[start:])
             start += owner[start] + 1
     return frozenset(names)
-
-
-def _types(data: ZoneData) -> dict[bytes, frozenset[int]]:
-    """Each owner's types; equal sets are shared (a million owners have a handful of distinct sets)."""
-    shared: dict[frozenset[int], frozenset[int]] = {}
-    types = {}
-    for name, by_type in data.owners():
-        present = frozenset(by_type)
-        types[_wire(name)] = shared.setdefault(present, present)
-    return types
 
 
 def _answer(parts: tuple[bytes | int, ...], apex_offset: int, rcode: int) -> Answer:

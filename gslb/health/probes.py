@@ -107,11 +107,12 @@ async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
     """
 
     async def connect() -> ProbeResult:
-        if not _is_address(host):  # a CNAME pool's member: a name to resolve first
+        try:
+            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        except ValueError:  # a CNAME pool's member: a name to resolve first
             _, writer = await asyncio.open_connection(host, port)
             writer.transport.abort()
             return ProbeResult(True, "connected")
-        family = socket.AF_INET6 if _is_ipv6(host) else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setblocking(False)
             # Close with a reset, not a FIN: nothing lingers in TIME_WAIT on either side.
@@ -239,14 +240,6 @@ def _tls_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_ipv6(host: str) -> bool:
