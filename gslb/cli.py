@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gslb import __version__, log, snapshot, supervisor, zonefile
+from gslb.api.app import ApiContext, ApiServer, create_app
+from gslb.api.auth import ApiToken, Role, TokenTable, new_token, token_hash
 from gslb.apply import apply as apply_declarations
 from gslb.apply import declared
 from gslb.config import Settings, load
@@ -50,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, metavar="N", help="processes answering on the same listeners (default 1)"
     )
+    serve.add_argument(
+        "--api-listen", metavar="ADDR:PORT", help='admin API address (default 127.0.0.1:8053; "off": none)'
+    )
     # Internal: how the supervisor of --workers N starts worker I (settings come on stdin).
     serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
 
@@ -58,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     apply.add_argument("--config", type=Path, help="TOML settings file (also GSLB_CONFIG)")
     apply.add_argument("--db", metavar="URL", help="SQLAlchemy URL (also GSLB_DB_URL)")
+
+    token = commands.add_parser("token", help="admin API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser(
+        "create", help="make a new token: prints it once, and the line that configures its hash"
+    )
+    create.add_argument("name", help="the name the change log shows for this token's writes")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.READ.value)
 
     check = commands.add_parser("check", help="validate zone files and declarations without serving them")
     check.add_argument("zones", nargs="?", default="zones", help="zone directory (default: zones)")
@@ -80,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return db_upgrade(args.config, args.db)
     if args.command == "apply":
         return apply_command(Path(args.zones), args.dry_run, args.config, args.db)
+    if args.command == "token":
+        return token_create(args.name, Role(args.role))
     if args.worker_index is not None:
         return worker(args.worker_index)
     try:
@@ -95,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "log_level": args.log_level,
                 "db": args.db,
                 "workers": args.workers,
+                "api_listen": args.api_listen,
             },
         )
     except ConfigError as exc:
@@ -102,6 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     log.configure(settings.log_level)
     return serve(settings)
+
+
+def token_create(name: str, role: Role) -> int:
+    """Print a new token once, and the setting that makes the API accept it (its hash only)."""
+    try:
+        ApiToken.of(name, role.value, "0" * 64, "name")
+    except ConfigError as exc:
+        print(f"gslb: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    secret = new_token()
+    configured = ApiToken(name, role, token_hash(secret))
+    print(f"token (shown once; keep it secret): {secret}")
+    print("configure its hash (gslb.toml):")
+    print(f'api_tokens = [{{ name = "{name}", role = "{role.value}", sha256 = "{configured.sha256}" }}]')
+    print(f"or in the environment: GSLB_API_TOKENS={configured}")
+    return 0
 
 
 def check(directory: Path) -> int:
@@ -259,7 +291,14 @@ async def _run(
     # Probes run in a process of their own (gslb/health/process.py): never on the answering GIL.
     health = HealthProcess(settings.db, settings.log_level, follower.set_health)
     follower.publish = server.swap
-    await server.start()
+    # The API listens before DNS does: whoever sees answers can use the API as well.
+    api = await _start_api(settings, follower, health, server) if link is None else None
+    try:
+        await server.start()
+    except BaseException:
+        if api is not None:
+            await _stop_api(api)
+        raise
     health.start()
     for zone in first.zones:
         logger.info(
@@ -295,8 +334,43 @@ async def _run(
     polling.cancel()
     if orphaned is not None:
         orphaned.cancel()
+    if api is not None:
+        await _stop_api(api)
     await health.stop()
     await server.stop()
+
+
+async def _stop_api(api: ApiServer) -> None:
+    await api.stop()
+    api.context.store.dispose()
+
+
+async def _start_api(
+    settings: Settings, follower: SnapshotFollower, health: HealthProcess, server: DnsServer
+) -> ApiServer | None:
+    """The admin API of a lone serving process, on a store connection of its own."""
+    if settings.api_listen is None:
+        return None
+
+    def revisions() -> dict[str, int]:
+        return {"main": follower.current.revision} if follower.current is not None else {}
+
+    context = ApiContext(
+        Store.open(settings.db),
+        TokenTable(settings.api_tokens),
+        lambda: follower.zones,
+        written=follower.wake,
+        revisions=revisions,
+        health=health,
+        dns=server,
+    )
+    api = ApiServer(create_app(context), settings.api_listen)
+    try:
+        await api.start()
+    except BaseException:
+        context.store.dispose()
+        raise
+    return api
 
 
 async def _reload(settings: Settings, follower: SnapshotFollower) -> None:

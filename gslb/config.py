@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gslb.api.auth import ApiToken
 from gslb.errors import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -53,6 +54,8 @@ class Endpoint:
 
 
 DEFAULT_LISTEN = (Endpoint("127.0.0.1", 5353), Endpoint("::1", 5353))
+DEFAULT_API_LISTEN = Endpoint("127.0.0.1", 8053)
+OFF = "off"  # api_listen's value for no API at all
 MAX_WORKERS = 256
 
 
@@ -79,6 +82,11 @@ class Settings:
     pool_ttl_ceiling: int = 300
     # Processes answering on the same listeners (SO_REUSEPORT); more than 1 adds a supervisor.
     workers: int = 1
+    # The admin API's address ("off": none), and the tokens it accepts: NAME:ROLE:sha256:HEX each,
+    # only the hash of the secret (gslb token create). Without tokens it serves only the open
+    # paths (healthz, readyz, metrics), and it refuses to listen beyond loopback at all.
+    api_listen: Endpoint | None = DEFAULT_API_LISTEN
+    api_tokens: tuple[ApiToken, ...] = ()
     # Set when ``listen`` was left at its default: an IPv6 default that the host cannot bind
     # (no IPv6 on the machine) is then skipped with a warning instead of failing start-up.
     listen_is_default: bool = field(default=True, compare=False)
@@ -105,6 +113,19 @@ class Settings:
             )
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ConfigError(f"workers: {self.workers} is outside 1-{MAX_WORKERS}")
+        if self.api_listen is not None:
+            if not ipaddress.ip_address(self.api_listen.host).is_loopback and not self.api_tokens:
+                raise ConfigError(
+                    f"api_listen: {self.api_listen} is not a loopback address, and no api_tokens are "
+                    "configured (create one with gslb token create)"
+                )
+            if self.api_listen in self.listen:
+                raise ConfigError(f"api_listen: {self.api_listen} is also a DNS listener")
+        names = [token.name for token in self.api_tokens]
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                "api_tokens: two tokens have the same name (the change log could not tell them apart)"
+            )
         if not self.db.strip():
             raise ConfigError("db: a database URL is required, e.g. sqlite:///gslb.sqlite")
         return self
@@ -129,6 +150,27 @@ def _endpoints(values: Any, setting: str) -> tuple[Endpoint, ...]:
     return tuple(Endpoint.parse(str(v), setting) for v in values)
 
 
+def _tokens(values: Any, setting: str) -> tuple[ApiToken, ...]:
+    """A list of NAME:ROLE:sha256:HEX strings or {name, role, sha256} tables; a string of them
+    separated by commas (an environment variable)."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    if not isinstance(values, list):
+        raise ConfigError(f"{setting}: expected a list of tokens")
+    tokens = []
+    for value in values:
+        if isinstance(value, dict):
+            unknown = set(value) - {"name", "role", "sha256"}
+            if unknown or set(value) != {"name", "role", "sha256"}:
+                raise ConfigError(
+                    f"{setting}: a token table has exactly name, role and sha256, got {sorted(value)}"
+                )
+            tokens.append(ApiToken.of(str(value["name"]), str(value["role"]), str(value["sha256"]), setting))
+        else:
+            tokens.append(ApiToken.parse(str(value), setting))
+    return tuple(tokens)
+
+
 def _number(value: Any, setting: str, kind: type[int] | type[float]) -> int | float:
     if isinstance(value, bool):
         raise ConfigError(f"{setting}: expected a number, got {value!r}")
@@ -151,6 +193,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         "pool_ttl_ceiling", "workers",
     ):  # fmt: skip
         return _number(value, setting, int)
+    if name == "api_listen":
+        if value is None or str(value).strip().lower() == OFF:
+            return None
+        return Endpoint.parse(str(value), setting)
+    if name == "api_tokens":
+        return _tokens(value, setting)
     if name == "tcp_idle_timeout":
         return _number(value, setting, float)
     return str(value)
@@ -213,6 +261,10 @@ def loads(text: str) -> Settings:
 
 
 def _plain(value: Any) -> Any:
+    if value is None:
+        return OFF
+    if isinstance(value, Endpoint):
+        return str(value)
     if isinstance(value, tuple):
         return [str(item) for item in value]
     if isinstance(value, Path):

@@ -57,6 +57,10 @@ class ConflictError(ObjectError):
     """Refused because of other stored objects: a name already taken, an object still in use (409)."""
 
 
+class PreconditionError(ObjectError):
+    """A conditional write whose object changed since the writer read it (HTTP 412)."""
+
+
 class InvalidError(ObjectError):
     """A value the store cannot hold: out of range, duplicated, or naming something unknown (422)."""
 

@@ -58,6 +58,10 @@ class SnapshotFollower:
         self.unhealthy = unhealthy
         self._wake.set()
 
+    def wake(self) -> None:
+        """Poll now: a writer in this process (the admin API) has just committed."""
+        self._wake.set()
+
     def build_now(self) -> snapshot.Snapshot:
         """Load the store and build a snapshot synchronously (start-up)."""
         revision, inventory = self.store.load()

@@ -55,6 +55,7 @@ from gslb.store.rows import (
     pool_rows,
     pool_value,
     read_inventory,
+    read_pools,
     release_names,
     site_rows,
     site_value,
@@ -197,8 +198,8 @@ class Store:
                 if object_type not in (ObjectType.POOL, ObjectType.MEMBER):
                     return None
                 names.add(object_name.partition("/")[0])  # a member is logged as "pool/address"
-            found = pool_rows(session, *names) if names else {}
-            pools = Inventory(pools=tuple(pool_value(row) for row in found.values())).normalized().pools
+            found = read_pools(session, names) if names else ()
+            pools = Inventory(pools=found).normalized().pools
             changed: dict[str, Pool | None] = dict.fromkeys(names)
             changed.update((pool.name, pool) for pool in pools)
             return StoreDelta(revision, changed)

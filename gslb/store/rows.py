@@ -8,10 +8,10 @@ only where its value differs, so an unchanged object costs no UPDATE.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from gslb.model import OVERRIDABLE, Check, CheckOverrides, Inventory, Member, Pool, Site
@@ -65,24 +65,48 @@ def read_inventory(session: Session) -> Inventory:
     return Inventory(sites=sites, pools=read_pools(session), checks=checks).normalized()
 
 
-def read_pools(session: Session) -> tuple[Pool, ...]:
-    """Every pool, as ``pool_value`` makes it of its ORM row, from plain rows: one SELECT per
-    table and no ORM objects, which at 100,000 pools is ten times faster (a server reads them
-    all at every start and after every change that is not to pools or members alone)."""
+def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[Pool, ...]:
+    """Every pool (or those in ``names``), as ``pool_value`` makes it of its ORM row, from plain
+    rows: one SELECT per table and no ORM objects, which at 100,000 pools is ten times faster (a
+    server reads them all at every start and after every change that is not to pools or members
+    alone), and for the few pools of an incremental update three times faster."""
     sites = dict(session.execute(select(SiteRow.id, SiteRow.name)).tuples().all())
     checks = dict(session.execute(select(CheckRow.id, CheckRow.name)).tuples().all())
-    pool_names = dict(session.execute(select(PoolRow.id, PoolRow.name)).tuples().all())
-    names: dict[int, list[str]] = {}
-    for pool_id, name in session.execute(select(PoolNameRow.pool_id, PoolNameRow.name)).tuples():
-        names.setdefault(pool_id, []).append(name)
+    pool_query = select(PoolRow.__table__)
+    if names is not None:
+        pool_query = pool_query.where(PoolRow.name.in_(sorted(names)))
+    pool_table = session.execute(pool_query).all()
+    ids = [row.id for row in pool_table]
+
+    def of_pools(column: Any) -> Any:
+        return column.in_(ids) if names is not None else true()
+
+    fallback_ids = {row.fallback_id for row in pool_table if row.fallback_id is not None}
+    pool_names = dict(
+        session.execute(select(PoolRow.id, PoolRow.name).where(PoolRow.id.in_(fallback_ids))).tuples().all()
+    )
+    owner_names: dict[int, list[str]] = {}
+    owners = select(PoolNameRow.pool_id, PoolNameRow.name).where(of_pools(PoolNameRow.pool_id))
+    for pool_id, name in session.execute(owners).tuples():
+        owner_names.setdefault(pool_id, []).append(name)
     order: dict[int, list[tuple[int, str]]] = {}
-    ordered = select(PoolSiteOrderRow.pool_id, PoolSiteOrderRow.position, PoolSiteOrderRow.site_id)
+    ordered = select(PoolSiteOrderRow.pool_id, PoolSiteOrderRow.position, PoolSiteOrderRow.site_id).where(
+        of_pools(PoolSiteOrderRow.pool_id)
+    )
     for pool_id, position, site_id in session.execute(ordered).tuples():
         order.setdefault(pool_id, []).append((position, sites[site_id]))
-    pool_checks = {row.pool_id: row for row in session.execute(select(PoolCheckRow.__table__))}
-    health = {row.member_id: row for row in session.execute(select(MemberHealthRow.__table__))}
+    pool_checks = {
+        row.pool_id: row
+        for row in session.execute(select(PoolCheckRow.__table__).where(of_pools(PoolCheckRow.pool_id)))
+    }
+    member_query = select(MemberRow.__table__).where(of_pools(MemberRow.pool_id))
+    member_table = session.execute(member_query).all()
+    health_query = select(MemberHealthRow.__table__)
+    if names is not None:
+        health_query = health_query.where(MemberHealthRow.member_id.in_([row.id for row in member_table]))
+    health = {row.member_id: row for row in session.execute(health_query)}
     members: dict[int, list[Member]] = {}
-    for row in session.execute(select(MemberRow.__table__)):
+    for row in member_table:
         extra = health.get(row.id)
         members.setdefault(row.pool_id, []).append(
             Member(
@@ -96,12 +120,12 @@ def read_pools(session: Session) -> tuple[Pool, ...]:
             )
         )
     pools = []
-    for row in session.execute(select(PoolRow.__table__)):
+    for row in pool_table:
         check = pool_checks.get(row.id)
         pools.append(
             Pool(
                 name=row.name,
-                names=tuple(sorted(names.get(row.id, ()))),
+                names=tuple(sorted(owner_names.get(row.id, ()))),
                 kind=row.kind,
                 policy=row.policy,
                 answer_count=row.answer_count,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from gslb.api.auth import ApiToken, Role, token_hash
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 from tests.integration.server import GslbProcess
 
@@ -34,6 +36,34 @@ def gslb_auth(all_zones: Path) -> Iterator[GslbProcess]:
         listen_v6=True,
     )
     with server:
+        yield server
+
+
+@dataclass(frozen=True, slots=True)
+class ApiTokens:
+    """Secrets of the tokens the API fixtures configure (only their hashes reach the server)."""
+
+    admin: str = "gslb_test-admin-token"
+    read: str = "gslb_test-read-token"
+
+    def environ(self) -> dict[str, str]:
+        tokens = [
+            ApiToken("admin", Role.ADMIN, token_hash(self.admin)),
+            ApiToken("reader", Role.READ, token_hash(self.read)),
+        ]
+        return {"GSLB_API_TOKENS": ",".join(str(t) for t in tokens)}
+
+
+@pytest.fixture(scope="session")
+def api_tokens() -> ApiTokens:
+    return ApiTokens()
+
+
+@pytest.fixture
+def api_server(all_zones: Path, api_tokens: ApiTokens) -> Iterator[GslbProcess]:
+    """A fresh server (its own store, filled from the example declarations) with the API on a free
+    port and two tokens: ``admin`` (api_tokens.admin) and ``reader`` (api_tokens.read)."""
+    with GslbProcess(all_zones, environ=api_tokens.environ()) as server:
         yield server
 
 

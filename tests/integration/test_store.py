@@ -160,6 +160,9 @@ def test_plain_row_reading_makes_the_pools_the_orm_rows_make(store: Store) -> No
     with Session(store.engine) as session:
         from_orm = sorted((rows.pool_value(row) for row in rows.pool_rows(session).values()), key=str)
         assert sorted(rows.read_pools(session), key=str) == from_orm
+        for name in ("www", "sorry"):  # one pool of several: what an incremental update reads
+            assert rows.read_pools(session, [name]) == (rows.pool_value(rows.pool_rows(session)[name]),)
+        assert rows.read_pools(session, ["no-such-pool"]) == ()
     assert any(p.check_overrides != CheckOverrides() or p.site_order for p in from_orm)  # not trivially equal
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dns.message
 
-from tests.servers.process import HOST, ServerProcess
+from tests.servers.process import HOST, ServerProcess, free_port
 
 
 class GslbProcess(ServerProcess):
@@ -21,6 +21,7 @@ class GslbProcess(ServerProcess):
     """
 
     name = "gslb"
+    port_taken_markers = ("Address already in use",)  # its DNS or its API port
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class GslbProcess(ServerProcess):
         workdir: Path | None = None,
         *,
         prefix: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(host, port, prefix)
         self.zones = zones
@@ -40,16 +42,25 @@ class GslbProcess(ServerProcess):
         self.listen_v6 = listen_v6
         self.probe_zone = probe_zone
         self.workdir = workdir
+        self.environ = dict(environ or {})  # added to the child's environment (GSLB_API_TOKENS, ...)
+        self.api_port = 0  # the admin API's, chosen at each launch unless extra_args set --api-listen
 
     def command(self) -> list[str]:
         args = [sys.executable, "-m", "gslb", "serve", "--zones", str(self.zones)]
         args += ["--listen", f"{self.host}:{self.port}"]
         if self.listen_v6:
             args += ["--listen", f"[::1]:{self.port}"]
+        if "--api-listen" not in self.extra_args:
+            self.api_port = free_port(self.host)
+            args += ["--api-listen", f"{self.host}:{self.api_port}"]
         if "--db" not in self.extra_args:
             # Each server gets its own store, so no test sees another's pools (or the checkout's).
             args += ["--db", f"sqlite:///{self.rundir / 'gslb.sqlite'}"]
         return args + list(self.extra_args)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
 
     def probe_zones(self) -> Sequence[str]:
         return (self.probe_zone,)
@@ -58,7 +69,7 @@ class GslbProcess(ServerProcess):
         return self.workdir
 
     def env(self) -> Mapping[str, str]:
-        return dict(os.environ, PYTHONUNBUFFERED="1")
+        return dict(os.environ, PYTHONUNBUFFERED="1", **self.environ)
 
     def ready_answer(self, response: dns.message.Message) -> bool:
         # gslb loads every zone before it opens a socket, so any answer means it is ready; that includes a

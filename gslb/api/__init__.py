@@ -1,0 +1,1 @@
+"""The admin HTTP API (aiohttp): pools, sites, members, checks, health, zones, changes, metrics."""
