@@ -1,6 +1,6 @@
 """What 2,000 health checks at a 1 s interval cost gslb's answers (issue 5, "Off the hot path"; issue 4).
 
-Usage: python bench/health_load.py [--rounds 3] [--seconds 5] [--json]
+Usage: python bench/health_load.py [--rounds 3] [--seconds 5] [--health-cpu client|server] [--json]
 
 gslb serves the example zone plus 200 pools of 10 members each (2,000 members on 127.1.0.1 ... 127.1.7.208,
 one TCP port, all accepted by one local target process, bench/health_targets.py). Three configurations,
@@ -16,6 +16,13 @@ change). Per configuration and round: gslb's CPU with no load, the max QPS, and 
 A's max QPS of the same round. During B's and C's latency run a few targets are stopped and started again,
 and the answers of their pools must drop and regain them: otherwise the checks were not running, and the
 run measured nothing. The verdict compares B and C with A: the drop in QPS and the rise in p99, under 10 %.
+
+Where the probes run: gslb probes from a process of its own (gslb/health/process.py), which the kernel puts
+on any core with time to spare. On this two-core machine the answering process is pinned to CPU 0 and dnsperf
+to CPU 1, and the health process inherits CPU 0's pin; the bench moves it (every thread) to CPU 1, as the
+scheduler would on a machine with a core to spare, unless ``--health-cpu server``, which keeps it on the
+answering core and so shows what 2,000 probes a second cost when they must share it. The table reports the
+health process's CPU, and the answering process's CPU per query without it, either way.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
-from bench.cputime import CLOCK_TICKS, tree_times  # noqa: E402
+from bench.cputime import CLOCK_TICKS, descendants, parents, tree_times  # noqa: E402
 from bench.health_targets import TargetsProcess, address_plan  # noqa: E402
 from bench.report import LATENCY_RATE_SHARE, NOISY_OTHER_LOAD_PERCENT, lost_percent, milliseconds  # noqa: E402
 from bench.runs import CLIENT_CPU, SERVER_CPU, LoadGenerator, Run, measure  # noqa: E402
@@ -213,6 +220,10 @@ class Measurement:
     loop_percent_at_max: float
     max_run: Run
     latency_run: Run
+    health_cpu_percent_at_max: float = 0.0
+    """The health process's CPU time per second of the max run (wherever it runs)."""
+    answering_us_per_query: float = math.nan
+    """CPU per query at @lat of the answering process alone: gslb's tree without the health process."""
     writes: int = 0
     write_seconds: float = 0.0
     write_errors: tuple[str, ...] = ()
@@ -225,6 +236,36 @@ def thread_seconds(pid: int, tid: int) -> float:
     text = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_seconds(pid: int | None) -> float:
+    """utime + stime of every thread of ``pid`` (0 for None or a process gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def health_process(root: int) -> int | None:
+    """The pid of gslb's health process (``python -m gslb.health.process``) below ``root``."""
+    for pid in sorted(descendants(root, parents())):
+        try:
+            if b"gslb.health.process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def pin_threads(pid: int, cpu: int) -> None:
+    """Move every thread of ``pid`` to ``cpu`` (taskset -p moves only the one it names)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), {cpu})
 
 
 class StoreWriter:
@@ -368,6 +409,9 @@ class Bench:
     addresses: tuple[str, ...]
     zones: dict[bool, Path]
     """checked -> its zones directory"""
+    health_cpu: int = CLIENT_CPU
+    """Where the health process runs: by default off the answering CPU, as on a machine with a core to
+    spare; SERVER_CPU shows what sharing the answering core costs."""
 
 
 def run_config(
@@ -376,19 +420,26 @@ def run_config(
     """One fresh gslb for one configuration: idle CPU, max QPS, latency (at ``latency_rate``, or half this
     run's max for A), and for B and C the withdrawal check during the latency run."""
     with gslb_server(REPO_ROOT, bench.zones[config.checked], bench.taskset, SERVER_CPU) as server:
+        health_pid = health_process(server.pid)
+        if health_pid is not None:
+            pin_threads(health_pid, bench.health_cpu)
         checked_first = wait_first_results(server, len(bench.addresses)) if config.checked else 0
         writer = StoreWriter(f"sqlite:///{server.rundir / 'gslb.sqlite'}", bench.addresses)
         killed = killed_members(bench.addresses)
         with writer if config.writes else contextlib.nullcontext():
             idle, idle_loop = idle_cpu(server.pid, bench.seconds)
             loop_before = thread_seconds(server.pid, server.pid)
+            health_before = process_seconds(health_pid)
             max_run = measure(server, bench.generator, bench.queries, bench.seconds, None)
+            health_at_max = process_seconds(health_pid) - health_before
             loop_at_max = thread_seconds(server.pid, server.pid) - loop_before
             rate = latency_rate or max(1, round(max_run.report.qps * LATENCY_RATE_SHARE))
             verifier = Verifier(server, targets, killed) if config.checked else None
             if verifier is not None:
                 verifier.start()
+            health_before = process_seconds(health_pid)
             latency_run = measure(server, bench.generator, bench.queries, bench.seconds, rate, verbose=True)
+            health_at_rate = process_seconds(health_pid) - health_before
             result = verifier.join() if verifier is not None else None
         events = health_events(server.log)
         log = server.stop()
@@ -414,6 +465,10 @@ def run_config(
         else math.nan,
         max_run=max_run,
         latency_run=latency_run,
+        health_cpu_percent_at_max=100 * health_at_max / max_run.wall_seconds if max_run.wall_seconds else 0.0,
+        answering_us_per_query=(latency_run.server_cpu_seconds - health_at_rate)
+        * 1e6
+        / max(1, latency_run.report.queries_completed),
         writes=writer.writes,
         write_seconds=writer.seconds,
         write_errors=tuple(writer.errors[:5]),
@@ -441,6 +496,8 @@ class Summary:
     idle_cpu_percent: float
     idle_loop_percent: float
     us_per_query_at_rate: float
+    health_cpu_percent: float
+    client_cpu_percent: float
     lost_percent: float
     other_load_percent: float
     writes_per_second: float
@@ -477,7 +534,9 @@ def summarise(measurements: Sequence[Measurement], config: str) -> Summary:
         loop_percent_at_max=median([m.loop_percent_at_max for m in runs]),
         idle_cpu_percent=median([m.idle_cpu_percent for m in runs]),
         idle_loop_percent=median([m.idle_loop_percent for m in runs]),
-        us_per_query_at_rate=median([m.latency_run.cpu_us_per_query for m in runs]),
+        us_per_query_at_rate=median([m.answering_us_per_query for m in runs]),
+        health_cpu_percent=median([m.health_cpu_percent_at_max for m in runs]),
+        client_cpu_percent=median([m.max_run.client_cpu_percent for m in runs]),
         lost_percent=lost_percent([run for m in runs for run in (m.max_run, m.latency_run)]),
         other_load_percent=max(run.other_load_percent for m in runs for run in (m.max_run, m.latency_run)),
         writes_per_second=sum(m.writes for m in runs) / write_seconds if write_seconds else 0.0,
@@ -532,20 +591,22 @@ def judge(base: Summary, other: Summary, threshold: float = THRESHOLD) -> Verdic
     )
 
 
-def render_table(summaries: Sequence[Summary], rounds: int, seconds: float) -> str:
+def render_table(summaries: Sequence[Summary], rounds: int, seconds: float, health_cpu: int) -> str:
     base = summaries[0]
     header = (
         f"{'config':<31} {'QPS':>8} {'spread':>6} {'vs A':>7} {'@lat':>7} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'vs A':>8} {'srv CPU':>7} {'loop':>5} {'idle':>5} {'idle lp':>7} {'us/q':>5} {'lost':>6} "
-        f"{'other':>5}"
+        f"{'vs A':>8} {'srv CPU':>7} {'loop':>5} {'idle':>5} {'us/q':>5} {'hlth':>5} {'CPU1':>5} "
+        f"{'lost':>6} {'other':>5}"
     )
     lines = [
-        f"workload pool (www A), medians of {rounds} rounds x {seconds:g} s; gslb on CPU {SERVER_CPU}, "
-        f"dnsperf, the targets and this script on CPU {CLIENT_CPU}",
+        f"workload pool (www A), medians of {rounds} rounds x {seconds:g} s; gslb answering on CPU "
+        f"{SERVER_CPU}, its health process on CPU {health_cpu}; dnsperf, the targets and this script on "
+        f"CPU {CLIENT_CPU}",
         "  QPS flat out; p50/p99 at @lat = 50 % of A's max QPS in the same round; vs A: change against A;",
-        "  srv CPU: gslb's share of the max run; loop: its main thread's (the event loop: follower, health",
-        "  monitor); idle / idle lp: gslb's CPU (all / main thread) per second with no queries;",
-        "  us/q: gslb's CPU per query at @lat;",
+        "  srv CPU: gslb's share of the max run, health process included; loop: its main thread's (event",
+        "  loop: follower, TCP, API); idle: gslb's CPU per second with no queries, health process included;",
+        "  us/q: the answering process's CPU per query at @lat (health process excluded);",
+        "  hlth: the health process's CPU in the max run; CPU1: how busy dnsperf's CPU was in the max run;",
         "  lost: max and latency runs pooled; other: worst share of a run CPU 0 spent on other tasks.",
         header,
         "-" * len(header),
@@ -558,8 +619,8 @@ def render_table(summaries: Sequence[Summary], rounds: int, seconds: float) -> s
             f"{labels[s.config]:<31} {s.qps:>8,.0f} {s.qps_spread_percent:>5.0f}% {qps_change:>+7.1%} "
             f"{s.latency_rate:>7,} {milliseconds(s.latency_p50_ms):>7} {milliseconds(s.latency_p99_ms):>7} "
             f"{p99_change:>+8.1%} {s.server_cpu_percent_at_max:>6.0f}% {s.loop_percent_at_max:>4.0f}% "
-            f"{s.idle_cpu_percent:>4.1f}% {s.idle_loop_percent:>6.1f}% {s.us_per_query_at_rate:>5.1f} "
-            f"{s.lost_percent:>5.2f}% {s.other_load_percent:>4.0f}%"
+            f"{s.idle_cpu_percent:>4.1f}% {s.us_per_query_at_rate:>5.1f} {s.health_cpu_percent:>4.0f}% "
+            f"{s.client_cpu_percent:>4.0f}% {s.lost_percent:>5.2f}% {s.other_load_percent:>4.0f}%"
         )
     return "\n".join(lines)
 
@@ -652,6 +713,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of A, B and C (default 3)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (default 5)")
     parser.add_argument("--json", action="store_true", help="also print every run and the summary as JSON")
+    parser.add_argument(
+        "--health-cpu",
+        choices=("client", "server"),
+        default="client",
+        help="where gslb's health process runs: with dnsperf (default: a core to spare, as gslb is meant "
+        "to be deployed), or on the answering CPU (what sharing one core costs)",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.seconds <= 0:
         parser.error("--rounds must be >= 1 and --seconds > 0")
@@ -685,6 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             queries=workload.write(Path(tmp)),
             seconds=args.seconds,
             addresses=addresses,
+            health_cpu=CLIENT_CPU if args.health_cpu == "client" else SERVER_CPU,
             zones={
                 checked: write_zones(Path(tmp) / f"zones-{checked}", addresses, port, checked=checked)
                 for checked in (False, True)
@@ -694,7 +763,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             measurements = run_rounds(bench, targets, args.rounds)
     summaries = [summarise(measurements, config.name) for config in CONFIGS]
     print()
-    print(render_table(summaries, args.rounds, args.seconds))
+    print(render_table(summaries, args.rounds, args.seconds, bench.health_cpu))
     print()
     for summary in summaries[1:]:
         print(render_checks(summary))

@@ -111,6 +111,8 @@ def summary(config: str, qps: float, p99_ms: float, checks: list[Withdrawal] | N
         idle_cpu_percent=1.0,
         idle_loop_percent=1.0,
         us_per_query_at_rate=10.0,
+        health_cpu_percent=20.0,
+        client_cpu_percent=60.0,
         lost_percent=0.0,
         other_load_percent=0.0,
         writes_per_second=0.0,
