@@ -8,8 +8,8 @@ interleaved round by round (A B C A B C ...), each a fresh ``gslb serve`` on a f
 
 - A: the pools declared without a health check (nothing probed);
 - B: every pool checked by a TCP check, interval 1 s, timeout 0.5 s: 2,000 probes a second;
-- C: B plus 10 store writes a second from this process (``patch_member`` flipping a member's weight), the
-  stand-in for a stream of API writes until the admin API exists.
+- C: B plus 10 admin API writes a second from this process (``PATCH`` of a member's weight, flipping it
+  between 100 and 200), each a new store revision that gslb follows incrementally.
 
 The load is dnsperf's ``pool`` workload (www A: the example pool, never checked, so its answer does not
 change). Per configuration and round: gslb's CPU with no load, the max QPS, and p50/p99 latency at 50 % of
@@ -33,12 +33,15 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,6 +62,7 @@ from bench.report import LATENCY_RATE_SHARE, NOISY_OTHER_LOAD_PERCENT, lost_perc
 from bench.runs import CLIENT_CPU, SERVER_CPU, LoadGenerator, Run, measure  # noqa: E402
 from bench.servers import gslb_server, trouble  # noqa: E402
 from bench.workloads import ZONE, all_workloads  # noqa: E402
+from gslb.api.auth import ApiToken, Role, token_hash  # noqa: E402
 from tests.servers.gslb import GslbProcess  # noqa: E402
 from tests.servers.process import free_port  # noqa: E402
 
@@ -75,7 +79,7 @@ KILLED = 4
 SETTLE_LIMIT = 15.0
 """Seconds to wait for every member's first check, and for a stopped target to be withdrawn or restored."""
 POLL_SECONDS = 0.1
-ACTOR = "bench health_load"
+BENCH_TOKEN = "gslb_" + secrets.token_urlsafe(32)  # the API token of this run's admin writes
 SITE = "lab"
 
 
@@ -90,7 +94,7 @@ class Config:
 CONFIGS = (
     Config("A", "no checks", checked=False, writes=False),
     Config("B", f"{MEMBERS:,} checks at {INTERVAL:g} s", checked=True, writes=False),
-    Config("C", f"B + {WRITES_PER_SECOND:g} store writes/s", checked=True, writes=True),
+    Config("C", f"B + {WRITES_PER_SECOND:g} API writes/s", checked=True, writes=True),
 )
 
 
@@ -268,12 +272,14 @@ def pin_threads(pid: int, cpu: int) -> None:
             os.sched_setaffinity(int(task.name), {cpu})
 
 
-class StoreWriter:
-    """``rate`` writes a second to gslb's store from a thread of this process: one member's weight flipped
-    between 100 and 200, one pool after the other (each write a new store revision gslb must follow)."""
+class ApiWriter:
+    """``rate`` writes a second through gslb's admin API from a thread of this process: one member's weight
+    flipped between 100 and 200 with ``PATCH /api/v1/pools/P/members/A``, one pool after the other (each
+    write a new store revision gslb must follow, made by the process that answers)."""
 
-    def __init__(self, db_url: str, addresses: Sequence[str], rate: float = WRITES_PER_SECOND) -> None:
-        self.db_url = db_url
+    def __init__(self, api_url: str, token: str, addresses: Sequence[str], rate: float = WRITES_PER_SECOND):
+        self.api_url = api_url
+        self.token = token
         self.firsts = [members[0] for members in pools_of(addresses)]
         self.pools = len(self.firsts)
         self.rate = rate
@@ -281,28 +287,33 @@ class StoreWriter:
         self.errors: list[str] = []
         self.seconds = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="api-writer", daemon=True)
+
+    def patch(self, pool: str, address: str, weight: int) -> None:
+        request = urllib.request.Request(
+            f"{self.api_url}/api/v1/pools/{pool}/members/{address}",
+            data=json.dumps({"weight": weight}).encode(),
+            method="PATCH",
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
 
     def _run(self) -> None:
-        from gslb.store import open_store  # noqa: PLC0415 - only configuration C needs gslb in this process
-
-        store = open_store(self.db_url)
         started = time.monotonic()
         try:
             while not self._stop.wait(max(0.0, started + self.writes / self.rate - time.monotonic())):
                 index = self.writes % self.pools
-                first = self.firsts[index]
                 weight = 200 if (self.writes // self.pools) % 2 == 0 else 100
                 try:
-                    store.patch_member(pool_name(index), first, ACTOR, weight=weight)
-                except Exception as exc:
+                    self.patch(pool_name(index), self.firsts[index], weight)
+                except (OSError, urllib.error.HTTPError) as exc:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                 self.writes += 1
         finally:
             self.seconds = time.monotonic() - started
-            store.dispose()
 
-    def __enter__(self) -> StoreWriter:
+    def __enter__(self) -> ApiWriter:
         self._thread.start()
         return self
 
@@ -419,12 +430,16 @@ def run_config(
 ) -> Measurement:
     """One fresh gslb for one configuration: idle CPU, max QPS, latency (at ``latency_rate``, or half this
     run's max for A), and for B and C the withdrawal check during the latency run."""
-    with gslb_server(REPO_ROOT, bench.zones[config.checked], bench.taskset, SERVER_CPU) as server:
+    environ = {"GSLB_API_TOKENS": str(ApiToken("bench", Role.ADMIN, token_hash(BENCH_TOKEN)))}
+    server_process = gslb_server(
+        REPO_ROOT, bench.zones[config.checked], bench.taskset, SERVER_CPU, environ=environ
+    )
+    with server_process as server:
         health_pid = health_process(server.pid)
         if health_pid is not None:
             pin_threads(health_pid, bench.health_cpu)
         checked_first = wait_first_results(server, len(bench.addresses)) if config.checked else 0
-        writer = StoreWriter(f"sqlite:///{server.rundir / 'gslb.sqlite'}", bench.addresses)
+        writer = ApiWriter(server.api_url, BENCH_TOKEN, bench.addresses)
         killed = killed_members(bench.addresses)
         with writer if config.writes else contextlib.nullcontext():
             idle, idle_loop = idle_cpu(server.pid, bench.seconds)
@@ -642,7 +657,7 @@ def render_checks(summary: Summary) -> str:
         f"{sum(c.unexpected_downs for c in checks)}"
     )
     if summary.writes_per_second:
-        text += f"; store writes {summary.writes_per_second:.1f}/s"
+        text += f"; API writes {summary.writes_per_second:.1f}/s"
     return text
 
 
@@ -691,7 +706,7 @@ def notes(measurements: Sequence[Measurement]) -> list[str]:
                 f"round {m.round} {m.config}: the latency run reached {m.latency_run.report.qps:,.0f} "
                 f"of {rate:,} qps"
             )
-        found += [f"round {m.round} {m.config}: store write failed: {error}" for error in m.write_errors]
+        found += [f"round {m.round} {m.config}: API write failed: {error}" for error in m.write_errors]
         found += [f"round {m.round} {m.config} gslb log: {line}" for line in m.log_trouble[:5]]
         if m.check is not None and m.check.unexpected_downs:
             found.append(

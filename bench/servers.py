@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.servers.gdnsd import GdnsdServer
@@ -38,14 +39,26 @@ def pinned(taskset: str, cpu: int) -> tuple[str, ...]:
     return (taskset, "-c", str(cpu))
 
 
-def gslb_server(repo_root: Path, zones: Path, taskset: str, cpu: int, workers: int = 1) -> GslbProcess:
+def gslb_server(
+    repo_root: Path,
+    zones: Path,
+    taskset: str,
+    cpu: int,
+    workers: int = 1,
+    environ: Mapping[str, str] | None = None,
+) -> GslbProcess:
     """``python -m gslb serve`` from the repository checkout (gslb need not be installed); with
     ``workers`` > 1, ``--workers N``: a supervisor and N worker processes, all on ``cpu`` (the affinity
     taskset sets is inherited by every child)."""
     probe_zone = zone_sources(zones)[0].origin
     extra_args = ("--workers", str(workers)) if workers > 1 else ()
     return GslbProcess(
-        zones, extra_args, probe_zone=probe_zone, workdir=repo_root, prefix=pinned(taskset, cpu)
+        zones,
+        extra_args,
+        probe_zone=probe_zone,
+        workdir=repo_root,
+        prefix=pinned(taskset, cpu),
+        environ=environ,
     )
 
 

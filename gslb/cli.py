@@ -216,7 +216,7 @@ def serve(settings: Settings) -> int:
         return _answer(settings, store, zones)
     store.dispose()  # each worker opens its own
     try:
-        supervisor.supervise(settings)
+        supervisor.supervise(settings, zones)
     except OSError as exc:
         return _cannot_listen(exc)
     except WorkerStartError as exc:
@@ -248,6 +248,8 @@ def _answer(
     try:
         bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
         follower = SnapshotFollower(store, zones, lambda _: None, ttl_bounds=bounds)
+        if link is not None:
+            follower.set_health(link.down)  # what the node's health process found, before answering
         first = follower.build_now()
     except (ZoneError, DeclarationError, StoreError) as exc:
         store.dispose()
@@ -289,17 +291,29 @@ async def _run(
 ) -> None:
     server = DnsServer(settings, SnapshotHolder(first))
     # Probes run in a process of their own (gslb/health/process.py): never on the answering GIL.
-    health = HealthProcess(settings.db, settings.log_level, follower.set_health)
-    follower.publish = server.swap
+    # One per node, like the admin API: here without a supervisor; with one, it runs them both and
+    # relays the down set to every worker, which reports back each revision it serves.
+    health = HealthProcess(settings.db, settings.log_level, follower.set_health) if link is None else None
+    if link is None:
+        follower.publish = server.swap
+    else:
+        worker_link = link
+
+        def publish(built: snapshot.Snapshot) -> None:
+            server.swap(built)
+            worker_link.serving(built.revision)
+
+        follower.publish = publish
     # The API listens before DNS does: whoever sees answers can use the API as well.
-    api = await _start_api(settings, follower, health, server) if link is None else None
+    api = await _start_api(settings, follower, health, server) if health is not None else None
     try:
         await server.start()
     except BaseException:
         if api is not None:
             await _stop_api(api)
         raise
-    health.start()
+    if health is not None:
+        health.start()
     for zone in first.zones:
         logger.info(
             "zone loaded", extra={"zone": zone.origin, "serial": zone.serial, "records": zone.records}
@@ -317,17 +331,15 @@ async def _run(
     done = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, done.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(_reload(settings, follower)))
-    # Every answering process has its own health process (with --workers N, each worker's checks
-    # for itself until health is shared through the store); the admin API will run once per
-    # node: here without a supervisor, in it with one (gslb/supervisor.py).
     if link is None:
         loop.add_signal_handler(signal.SIGINT, done.set)
         orphaned = None
     else:
-        # A worker leaves SIGINT to its supervisor, and stops when the supervisor is gone.
-        orphaned = loop.create_task(link.until_orphaned())
+        # A worker leaves SIGINT to its supervisor, takes the down sets it relays, and stops when
+        # the supervisor is gone.
+        orphaned = loop.create_task(link.run(follower.set_health))
         orphaned.add_done_callback(lambda _: done.set())
-        link.ready()
+        link.ready(first.revision)
     polling = loop.create_task(follower.run())
     await done.wait()
     logger.info("stopping")
@@ -336,7 +348,8 @@ async def _run(
         orphaned.cancel()
     if api is not None:
         await _stop_api(api)
-    await health.stop()
+    if health is not None:
+        await health.stop()
     await server.stop()
 
 

@@ -9,9 +9,10 @@ are fixed (octoDNS-style validation).
 from __future__ import annotations
 
 import ipaddress
+import math
 import tomllib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,7 @@ from gslb.model import (
 
 DECLARATION_SUFFIX = ".toml"
 MAX_ANSWER_COUNT = 16
+MAX_PRIORITY = 1000
 MIN_TTL, MAX_TTL = 0, 86400
 
 SITE_KEYS = {"region", "description", "subnets", "lvs_mode", "vips"}
@@ -113,6 +115,57 @@ def read_declarations(
     return reader.finish()
 
 
+def read_site(name: str, body: Mapping[str, Any]) -> Site:
+    """One site's table, as the admin API receives it (see ``read_pool``)."""
+    reader = _Reader((), {})
+    reader.read_one("sites", name, body, reader.read_site)
+    return reader.sites[name][0]
+
+
+def read_check(name: str, body: Mapping[str, Any]) -> Check:
+    """One check's table, as the admin API receives it (see ``read_pool``)."""
+    reader = _Reader((), {})
+    reader.read_one("checks", name, body, reader.read_check)
+    return reader.checks[name][0]
+
+
+def read_pool(
+    name: str, body: Mapping[str, Any], zone_origins: Iterable[str], static_names: Mapping[str, str]
+) -> Pool:
+    """One pool's table, read by the rules of the files, so the API and ``zones/`` agree on every one.
+
+    A JSON null stands for a field left out (TOML has no null). Problems are raised together, as a
+    DeclarationError whose ``where`` is relative to the object (``members[1].address``); rules
+    between objects (sites and checks that exist, fallback loops, names of other pools) are the
+    store's to check, against what is stored when the object is written.
+    """
+    reader = _Reader(tuple(dns.name.from_text(o) for o in zone_origins), static_names)
+    reader.read_one("pools", name, body, reader.read_pool)
+    return reader.pools[name][0]
+
+
+def read_member(pool: Pool, body: Mapping[str, Any]) -> Member:
+    """One member's table for ``pool`` (its kind decides what an address is); see ``read_pool``."""
+    reader = _Reader((), {})
+    where = "member"
+    present = _present(body)
+    reader.refuse_nul(present, where)
+    identity = reader.member_identity(present, where, pool.kind)
+    member = reader.member(present, where, pool.name, *identity) if identity is not None else None
+    reader.raise_relative(where)
+    assert member is not None  # without an identity there is a problem
+    return member
+
+
+def _present(value: Any) -> Any:
+    """``value`` without the JSON nulls in its tables: a null field is one left out."""
+    if isinstance(value, Mapping):
+        return {k: _present(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_present(v) if isinstance(v, Mapping) else v for v in value]
+    return value
+
+
 class _Reader:
     def __init__(self, origins: tuple[dns.name.Name, ...], static_names: Mapping[str, str]) -> None:
         self.origins = origins
@@ -129,6 +182,35 @@ class _Reader:
     def problem(self, where: str, message: str) -> None:
         self.problems.append(Problem(str(self.path), where, message))
 
+    def read_one(
+        self, section: str, name: str, body: Mapping[str, Any], read: Callable[[str, dict[str, Any]], None]
+    ) -> None:
+        """Read one object's table outside any file; raise its problems relative to it."""
+        if not valid_object_name(name):
+            self.problem(f"{section}.{name}.name", "must be 1-63 characters of a-z, 0-9, '-' and '_'")
+        present = _present(body)
+        self.refuse_nul(present, f"{section}.{name}")
+        read(name, present)
+        self.raise_relative(f"{section}.{name}")
+
+    def refuse_nul(self, value: Any, where: str) -> None:
+        """NUL characters, anywhere: PostgreSQL cannot store them, not even compare with them."""
+        if isinstance(value, str) and "\x00" in value:
+            self.problem(where, "must not contain NUL characters")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                self.refuse_nul(key, where or "(file)")
+                self.refuse_nul(item, f"{where}.{key}" if where else key)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.refuse_nul(item, f"{where}[{index}]")
+
+    def raise_relative(self, prefix: str) -> None:
+        if self.problems:
+            raise DeclarationError(
+                [replace(p, where=p.where.removeprefix(f"{prefix}.")) for p in self.problems]
+            )
+
     def read_file(self, path: Path) -> None:
         self.path = path
         try:
@@ -138,6 +220,10 @@ class _Reader:
             return
         except tomllib.TOMLDecodeError as exc:
             self.problem("(file)", f"invalid TOML: {exc}")
+            return
+        found = len(self.problems)
+        self.refuse_nul(document, "")
+        if len(self.problems) > found:
             return
         for key in sorted(set(document) - {"sites", "pools", "checks"}):
             self.problem(key, "unknown section (expected [sites.NAME], [pools.NAME] or [checks.NAME])")
@@ -156,7 +242,7 @@ class _Reader:
         for name, body in value.items():
             if not isinstance(body, dict):
                 self.problem(f"{where}.{name}", "must be a table")
-            elif not _valid_object_name(name):
+            elif not valid_object_name(name):
                 self.problem(f"{where}.{name}", "name must be 1-63 characters of a-z, 0-9, '-' and '_'")
             else:
                 good[name] = body
@@ -286,35 +372,41 @@ class _Reader:
             if not isinstance(body, dict):
                 self.problem(member_where, "must be a table with site and address")
                 continue
-            self.unknown_keys(body, MEMBER_KEYS, member_where)
-            site = body.get("site")
-            if not isinstance(site, str):
-                self.problem(f"{member_where}.site", "required: the name of a declared site")
+            identity = self.member_identity(body, member_where, kind)
+            if identity is None:
                 continue
-            self.site_references.append((self.path, f"{member_where}.site", site))
-            address = self.member_address(body.get("address"), kind, f"{member_where}.address")
-            if address is None:
-                continue
+            address = identity[1]
             if address in seen:
                 self.problem(f"{member_where}.address", f"{address} is already members[{seen[address]}]")
                 continue
             seen[address] = index
-            weight = body.get("weight", 100)
-            if not self.integer(weight, 0, MAX_WEIGHT, f"{member_where}.weight"):
-                weight = 100
-            priority = body.get("priority", 0)
-            if not self.integer(priority, 0, 1000, f"{member_where}.priority"):
-                priority = 0
-            state = (
-                self.enum(AdminState, body.get("state", "enabled"), f"{member_where}.state")
-                or AdminState.ENABLED
-            )
-            override = body.get("override")
-            if override is not None:
-                override = self.enum(HealthOverride, override, f"{member_where}.override")
-            check_overrides = self.check_overrides(body, member_where, pool)
-            members.append(Member(site, address, weight, priority, state, check_overrides, override))
+            members.append(self.member(body, member_where, pool, *identity))
         return tuple(members)
+
+    def member_identity(self, body: Mapping[str, Any], where: str, kind: PoolKind) -> tuple[str, str] | None:
+        """A member's site and canonical address, the fields without which nothing else is read."""
+        self.unknown_keys(body, MEMBER_KEYS, where)
+        site = body.get("site")
+        if not isinstance(site, str):
+            self.problem(f"{where}.site", "required: the name of a declared site")
+            return None
+        self.site_references.append((self.path, f"{where}.site", site))
+        address = self.member_address(body.get("address"), kind, f"{where}.address")
+        return None if address is None else (site, address)
+
+    def member(self, body: Mapping[str, Any], where: str, pool: str, site: str, address: str) -> Member:
+        weight = body.get("weight", 100)
+        if not self.integer(weight, 0, MAX_WEIGHT, f"{where}.weight"):
+            weight = 100
+        priority = body.get("priority", 0)
+        if not self.integer(priority, 0, MAX_PRIORITY, f"{where}.priority"):
+            priority = 0
+        state = self.enum(AdminState, body.get("state", "enabled"), f"{where}.state") or AdminState.ENABLED
+        override = body.get("override")
+        if override is not None:
+            override = self.enum(HealthOverride, override, f"{where}.override")
+        check_overrides = self.check_overrides(body, where, pool)
+        return Member(site, address, weight, priority, state, check_overrides, override)
 
     def member_address(self, value: Any, kind: PoolKind, where: str) -> str | None:
         if not isinstance(value, str):
@@ -324,10 +416,15 @@ class _Reader:
             return None
         if kind == PoolKind.ADDRESS:
             try:
-                return str(ipaddress.ip_address(value))
+                address = ipaddress.ip_address(value)
             except ValueError:
                 self.problem(where, f"{value!r} is not an IPv4 or IPv6 address")
                 return None
+            if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+                # An AAAA record has no room for a scope: the answer could not even be built.
+                self.problem(where, f"{value!r} has a scope (%...), which a DNS answer cannot carry")
+                return None
+            return str(address)
         try:
             return dns.name.from_text(value).canonicalize().to_text()
         except dns.exception.DNSException as exc:
@@ -473,7 +570,7 @@ class _Reader:
         value = body.get(key, default)
         if value is default:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             self.problem(f"{where}.{key}", f"must be a number, got {value!r}")
             return default
         too_low = value <= low if low_open else value < low
@@ -599,11 +696,11 @@ def _status_range(item: Any) -> tuple[int, int] | None:
     """One ``expect`` entry as an inclusive range of HTTP statuses; None if it is not one."""
     if isinstance(item, int) and not isinstance(item, bool):
         low = high = item
-    elif isinstance(item, str) and len(item) == 3 and item[0].isdigit() and item[1:].lower() == "xx":
+    elif isinstance(item, str) and len(item) == 3 and _ascii_digits(item[0]) and item[1:].lower() == "xx":
         low, high = int(item[0]) * 100, int(item[0]) * 100 + 99
     elif isinstance(item, str) and item.count("-") == 1:
         first, _, last = (part.strip() for part in item.partition("-"))
-        if not (first.isdigit() and last.isdigit()):
+        if not (_ascii_digits(first) and _ascii_digits(last)):
             return None
         low, high = int(first), int(last)
     else:
@@ -611,7 +708,13 @@ def _status_range(item: Any) -> tuple[int, int] | None:
     return (low, high) if 100 <= low <= high <= 599 else None
 
 
-def _valid_object_name(name: str) -> bool:
+def _ascii_digits(text: str) -> bool:
+    """0-9 only: ``str.isdigit`` also takes digits ``int`` cannot read, like superscript two."""
+    return text.isascii() and text.isdigit()
+
+
+def valid_object_name(name: str) -> bool:
+    """A site's, check's or pool's name: what a file's table key and an API URL may hold."""
     return (
         0 < len(name) <= 63
         and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)

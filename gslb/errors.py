@@ -71,3 +71,25 @@ class ValidationError(StoreError):
     def __init__(self, problems: list[InvalidError]) -> None:
         self.problems = tuple(problems)
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class HealthError(GslbError):
+    """A health query or pushed result the node's health monitor could not take."""
+
+
+class HealthUnavailableError(HealthError):
+    """The health monitor is not running (restarting) or did not answer in time (HTTP 503)."""
+
+
+class HealthRefusedError(HealthError):
+    """A request about a member the monitor refuses; ``field`` names the culprit.
+
+    ``kind`` is ``not-found`` (no such pool or member, HTTP 404) or ``conflict`` (the member's check
+    does not take pushed results, HTTP 409).
+    """
+
+    def __init__(self, kind: str, field: str, detail: str) -> None:
+        self.kind = kind
+        self.field = field
+        self.detail = detail
+        super().__init__(detail)

@@ -14,15 +14,19 @@ keeps it running: a worker that dies is logged and restarted after a delay that 
 keeps dying; SIGTERM and SIGINT stop every worker; SIGHUP is passed on to every worker, each of
 which reloads its zones.
 
-A worker's stdin is one end of a socket pair, its control channel. The supervisor writes the
-settings down it as one JSON line, so a worker restarted hours later serves the same settings as
-the others; the worker answers ``ready`` once it listens; and end-of-file tells the worker its
-supervisor is gone, however it died, so no worker outlives it.
+A worker's stdin is one end of a socket pair, its control channel (gslb/control.py, JSON lines
+both ways): the supervisor sends the settings, so a worker restarted hours later serves the same
+settings as the others, then the set of members the health checks find down, at once and on
+every change; the worker says ``ready`` once it listens and reports the snapshot revision it
+answers from after every publish; and end-of-file tells the worker its supervisor is gone, however
+it died, so no worker outlives it.
 
-Node-wide control-path tasks belong in the supervisor's event loop (``Supervisor.run``): the health
-monitor and the admin API (later issues) will run there, once per node, and reach the workers
-through the store, whose revision every worker's follower polls. With a single worker there is no
-supervisor, and they run beside the follower in that process's loop (``cli._run``).
+Node-wide control-path tasks run once per node, in the supervisor's event loop (``supervise``):
+the health process, whose down set the supervisor relays to every worker (N workers, one probe
+per member and interval), and the admin API, whose writes reach the workers through the store,
+whose revision every worker's follower polls (so ``written`` has nothing to wake here). With a
+single worker there is no supervisor, and both run beside the follower in that process's loop
+(``cli._run``).
 """
 
 from __future__ import annotations
@@ -34,17 +38,22 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gslb import config
+from gslb import control, zonefile
+from gslb.api.app import ApiContext, ApiServer, create_app
+from gslb.api.auth import TokenTable
 from gslb.config import Settings
+from gslb.control import ControlChannel, Key
 from gslb.dns.server import check_free
-from gslb.errors import ConfigError, GslbError
+from gslb.errors import ConfigError, GslbError, ZoneError
+from gslb.health.process import HealthProcess
+from gslb.store import Store
+from gslb.zonefile import LoadedZone
 
 logger = logging.getLogger("gslb.supervisor")
 
-READY = b"ready\n"
 STOP_TIMEOUT = 5.0
 """Seconds a worker has to stop after SIGTERM before it is killed."""
 
@@ -58,13 +67,50 @@ def worker_command(index: int) -> list[str]:
     return [sys.executable, "-m", "gslb", "serve", "--worker-index", str(index)]
 
 
-def supervise(settings: Settings) -> None:
-    """Run ``settings.workers`` workers until SIGTERM or SIGINT.
+def supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
+    """Run ``settings.workers`` workers, the health process and the admin API until SIGTERM or SIGINT.
 
-    Raises OSError if a listener's port is taken, WorkerStartError if a worker exits before it listens.
+    ``zones`` are the zone files the node serves (the API validates pool names against them).
+    Raises OSError if a listener's or the API's port is taken, WorkerStartError if a worker exits
+    before it listens.
     """
     check_free(settings)
-    asyncio.run(Supervisor(settings).run())
+    asyncio.run(_supervise(settings, zones))
+
+
+async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
+    supervisor = Supervisor(settings, zones=zones)
+    health = HealthProcess(settings.db, settings.log_level, supervisor.relay_down)
+    # The API listens before any worker answers: whoever sees answers can use the API as well.
+    api = await _start_api(settings, supervisor, health)
+    health.start()
+    try:
+        await supervisor.run()
+    finally:
+        if api is not None:
+            await api.stop()
+            api.context.store.dispose()
+        await health.stop()
+
+
+async def _start_api(settings: Settings, supervisor: Supervisor, health: HealthProcess) -> ApiServer | None:
+    """The node's admin API, on a store connection of its own."""
+    if settings.api_listen is None:
+        return None
+    context = ApiContext(
+        Store.open(settings.db),
+        TokenTable(settings.api_tokens),
+        lambda: supervisor.zones,
+        revisions=supervisor.revisions,
+        health=health,
+    )
+    api = ApiServer(create_app(context), settings.api_listen)
+    try:
+        await api.start()
+    except BaseException:
+        context.store.dispose()
+        raise
+    return api
 
 
 def exit_status(returncode: int) -> str:
@@ -100,11 +146,18 @@ class Worker:
 
     index: int
     process: asyncio.subprocess.Process
-    control: socket.socket
+    channel: ControlChannel
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
     reload_pending: bool = False
     """A SIGHUP came while it was starting: pass it on once it listens (and handles SIGHUP)."""
+    revision: int | None = None
+    """The store revision of the snapshot it answers from, as it last reported."""
+    listening: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    """True once it said ready; False if its channel closed first."""
+    listener: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -114,15 +167,41 @@ class Worker:
 class Supervisor:
     """Starts ``settings.workers`` workers, keeps each slot filled, passes signals on.
 
-    ``command`` gives worker I's command line (tests put stand-ins there).
+    ``command`` gives worker I's command line (tests put stand-ins there); ``zones`` are the zone
+    files the node serves, re-read on SIGHUP like the workers' own.
     """
 
-    def __init__(self, settings: Settings, command: Callable[[int], list[str]] = worker_command) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        command: Callable[[int], list[str]] = worker_command,
+        *,
+        zones: Sequence[LoadedZone] = (),
+    ) -> None:
         self.settings = settings
         self.command = command
+        self.zones = list(zones)
         self.workers: dict[int, Worker] = {}
+        self.down: frozenset[Key] = frozenset()
         self._slots: list[asyncio.Task[None]] = []
+        self._reloading: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+
+    def relay_down(self, down: frozenset[Key]) -> None:
+        """The health monitor's down set, to every worker now and to each one started later."""
+        self.down = down
+        message = control.down_message(down)
+        for worker in self.workers.values():
+            if worker.running:
+                worker.channel.send(message)
+
+    def revisions(self) -> dict[str, int]:
+        """``{"worker-0": 12, ...}``: the snapshot revision each running worker answers from."""
+        return {
+            f"worker-{index}": worker.revision
+            for index, worker in sorted(self.workers.items())
+            if worker.running and worker.revision is not None
+        }
 
     def stop(self) -> None:
         """SIGTERM, SIGINT: stop every worker and return from ``run``."""
@@ -150,13 +229,22 @@ class Supervisor:
             await self._stop_workers()
 
     def reload(self) -> None:
-        """SIGHUP: every worker re-reads its zones; one still starting does once it listens."""
+        """SIGHUP: every worker re-reads its zones; one still starting does once it listens. The
+        supervisor re-reads them too, for the API."""
         logger.info("reloading zones in every worker")
         for worker in self.workers.values():
             if worker.ready:
                 _signal(worker, signal.SIGHUP)
             else:
                 worker.reload_pending = True
+        if self.zones and (self._reloading is None or self._reloading.done()):
+            self._reloading = asyncio.get_running_loop().create_task(self._reload_zones())
+
+    async def _reload_zones(self) -> None:
+        try:
+            self.zones = await asyncio.to_thread(zonefile.load_zones, self.settings.zones)
+        except ZoneError as exc:
+            logger.error("reload refused; the API keeps the previous zones", extra={"errors": str(exc)})
 
     async def _start_all(self) -> None:
         """Return once every worker listens; raise WorkerStartError as soon as one exits first."""
@@ -187,7 +275,7 @@ class Supervisor:
         worker = self.workers[index]
         while True:
             returncode = await worker.process.wait()
-            worker.control.close()
+            _close(worker)
             ran_for = time.monotonic() - worker.started
             delay = backoff.next_delay(ran_for)
             logger.error(
@@ -226,32 +314,40 @@ class Supervisor:
             raise
         finally:
             theirs.close()
-        worker = self.workers[index] = Worker(index, process, ours)
+        channel = ControlChannel(ours)
+        worker = self.workers[index] = Worker(index, process, channel)
         logger.info("worker started", extra={"worker": index, "pid": process.pid})
-        # A few hundred bytes into an empty socket buffer: this does not block. A worker that is
-        # gone already is seen by _until_ready.
-        with contextlib.suppress(OSError):
-            ours.sendall(config.dumps(self.settings).encode() + b"\n")
-        ours.setblocking(False)
+        # The worker reads both before it builds its first snapshot. A worker that is gone already
+        # is seen by _until_ready.
+        channel.send(control.settings_message(self.settings))
+        channel.send(control.down_message(self.down))
+        worker.listener = asyncio.get_running_loop().create_task(self._listen(worker))
         return worker
+
+    async def _listen(self, worker: Worker) -> None:
+        """Read the worker's messages until its channel closes: ``ready``, then revisions."""
+        try:
+            while (message := await worker.channel.receive()) is not None:
+                kind, revision = message.get("kind"), message.get("revision")
+                if kind not in (control.READY, control.SERVING) or not isinstance(revision, int):
+                    logger.error(
+                        "unknown message from a worker", extra={"worker": worker.index, "kind": kind}
+                    )
+                    continue
+                worker.revision = revision
+                if kind == control.READY and not worker.ready:
+                    worker.ready = True
+                    worker.listening.set_result(True)
+                    if worker.reload_pending:
+                        worker.reload_pending = False
+                        _signal(worker, signal.SIGHUP)
+        finally:
+            if not worker.listening.done():
+                worker.listening.set_result(False)
 
     async def _until_ready(self, worker: Worker) -> bool:
         """True once the worker says it listens; False if it exits (closing its channel) first."""
-        loop = asyncio.get_running_loop()
-        received = b""
-        while not received.endswith(b"\n"):
-            try:
-                chunk = await loop.sock_recv(worker.control, len(READY))
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            received += chunk
-        worker.ready = received == READY
-        if worker.ready and worker.reload_pending:
-            worker.reload_pending = False
-            _signal(worker, signal.SIGHUP)
-        return worker.ready
+        return await asyncio.shield(worker.listening)
 
     async def _stop_workers(self) -> None:
         """SIGTERM every running worker; SIGKILL any still running after STOP_TIMEOUT."""
@@ -268,7 +364,7 @@ class Supervisor:
                     _signal(worker, signal.SIGKILL)
             await waiting
         for worker in self.workers.values():
-            worker.control.close()
+            _close(worker)
         if running:
             logger.info("workers stopped", extra={"workers": len(running)})
 
@@ -278,12 +374,21 @@ def _signal(worker: Worker, signum: signal.Signals) -> None:
         worker.process.send_signal(signum)
 
 
-class WorkerLink:
-    """A worker's end of its control channel: settings in, ``ready`` out, end-of-file when orphaned."""
+def _close(worker: Worker) -> None:
+    if worker.listener is not None:
+        worker.listener.cancel()
+    worker.channel.close()
 
-    def __init__(self, index: int, control: socket.socket) -> None:
+
+class WorkerLink:
+    """A worker's end of its control channel: settings and down sets in, revisions out, end-of-file
+    when orphaned."""
+
+    def __init__(self, index: int, channel: ControlChannel) -> None:
         self.index = index
-        self.control = control
+        self.channel = channel
+        self.down: frozenset[Key] = frozenset()
+        """The members the health checks find down, as of start-up (``receive_settings``)."""
 
     @classmethod
     def from_stdin(cls, index: int) -> WorkerLink:
@@ -294,39 +399,50 @@ class WorkerLink:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            control = socket.socket(fileno=0)
+            sock = socket.socket(fileno=0)
         except OSError as exc:
             raise ConfigError(
                 "--worker-index: for the workers of gslb serve --workers only (stdin is not their channel)"
             ) from exc
-        return cls(index, control)
+        return cls(index, ControlChannel(sock))
 
     def receive_settings(self) -> Settings:
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = self.control.recv(65536)
-            if not chunk:
-                raise ConfigError("--worker-index: the supervisor closed the channel before the settings")
-            data += chunk
-        return config.loads(data.decode())
+        """The settings, and the down set that follows them (into ``down``): blocking, before the
+        worker builds its first snapshot, so that it never answers with a member known dead."""
+        try:
+            settings = control.settings_of(self.channel.receive_now())
+            self.down = control.down_of(self.channel.receive_now())
+        except EOFError as exc:
+            raise ConfigError(
+                "--worker-index: the supervisor closed the channel before the settings"
+            ) from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ConfigError(f"--worker-index: unreadable start-up message: {exc}") from exc
+        return settings
 
     def tag_logs(self) -> None:
         """Every log line of this process says ``worker=I``."""
         for handler in logging.getLogger("gslb").handlers:
             handler.addFilter(_WorkerTag(self.index))
 
-    def ready(self) -> None:
-        """Tell the supervisor this worker listens (and handles SIGHUP)."""
-        with contextlib.suppress(OSError):  # a supervisor already gone is what until_orphaned sees
-            self.control.sendall(READY)
+    def ready(self, revision: int) -> None:
+        """Tell the supervisor this worker listens (and handles SIGHUP), answering from ``revision``."""
+        self.channel.send(control.revision_message(control.READY, revision))
 
-    async def until_orphaned(self) -> None:
-        """Return when the supervisor is gone: its end of the channel closed, however it died."""
-        loop = asyncio.get_running_loop()
-        self.control.setblocking(False)
-        with contextlib.suppress(OSError):
-            while await loop.sock_recv(self.control, 64):
-                pass
+    def serving(self, revision: int) -> None:
+        """Tell the supervisor this worker now answers from the snapshot of store ``revision``."""
+        self.channel.send(control.revision_message(control.SERVING, revision))
+
+    async def run(self, on_down: Callable[[frozenset[Key]], None]) -> None:
+        """Hand every down set the supervisor relays to ``on_down``; return when the supervisor is
+        gone (its end of the channel closed, however it died)."""
+        while (message := await self.channel.receive()) is not None:
+            try:
+                down = control.down_of(message)
+            except (ValueError, TypeError, KeyError) as exc:
+                logger.error("unreadable message from the supervisor", extra={"error": str(exc)})
+                continue
+            on_down(down)
         logger.warning("supervisor gone; stopping")
 
 

@@ -90,7 +90,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
             field="Content-Type",
         )
     try:
-        text = await request.text()
+        # JSON is UTF-8 (RFC 8259 section 8.1), whatever charset the Content-Type names.
+        text = (await request.read()).decode("utf-8")
     except web.HTTPRequestEntityTooLarge as exc:
         raise Problem(
             413, "body-too-large", "Body too large", f"the body is larger than {MAX_BODY} bytes", field="body"
@@ -98,12 +99,17 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise bad_request(f"the body is not UTF-8: {exc}", field="body") from exc
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise bad_request(f"malformed JSON: {exc}", field="body") from exc
     if not isinstance(document, dict):
         raise bad_request("the body must be a JSON object", field="body")
     return document
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity: Python's json reads them, but they are not JSON (RFC 8259 section 6)."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def json_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -134,7 +140,10 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         elif exc.status == 405:
             allowed = exc.headers.get("Allow", "")
             detail = f"{request.method} is not allowed on {request.path} (allowed: {allowed})"
-        return Problem(exc.status, slug, exc.reason, detail, headers=dict(exc.headers)).response()
+        # aiohttp's own Content-Type (text/plain) would clash with the problem document's.
+        own = ("content-type", "content-length")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in own}
+        return Problem(exc.status, slug, exc.reason, detail, headers=headers).response()
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -173,13 +182,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 def create_app(api: ApiContext) -> web.Application:
     """The API with every resource; the problem middleware wraps auth, so a 401 is a document too."""
-    from gslb.api import health, observe, resources  # noqa: PLC0415 - they import this module
+    from gslb.api import health, observe, openapi, resources  # noqa: PLC0415 - they import this module
 
     app = web.Application(middlewares=[problem_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = api
     resources.add_routes(app)
     health.add_routes(app)
     observe.add_routes(app)
+    openapi.add_routes(app)
     return app
 
 

@@ -1,6 +1,7 @@
 """Turn one query's bytes into one response's bytes, reading only the snapshot.
 
-The common case is a slice, ``lower()``, one dict lookup and a join of precomputed fragments.
+The common case is a slice, ``lower()``, one dict lookup, one counter increment (its labels are
+worked out at scrape time, gslb/dns/counters.py) and a join of precomputed fragments.
 Everything unusual (a question not rendered ahead of time, EDNS errors, other opcodes, zone
 transfers) leaves the fast path early and is handled by plainer code below it.
 """
@@ -18,6 +19,7 @@ import dns.rrset
 
 from gslb.dns import negative, wire
 from gslb.dns.authority import SOA, resolve
+from gslb.dns.counters import NO_QUESTION, Counters, answer_rcode, count_one, first_count
 from gslb.dns.pools import PoolAnswer
 from gslb.dns.render import Answer, render
 from gslb.dns.wire import FLAGS, ClientSubnet, Edns
@@ -51,6 +53,9 @@ class ResponderSettings:
     # Option-less OPT records as queries send them (11 bytes) → (our OPT, UDP limit). Clients send
     # very few distinct ones, so the common EDNS query skips parsing; bounded against variety.
     plain_opt: dict[bytes, tuple[bytes, int]] = field(default_factory=dict, compare=False, repr=False)
+    # Every answer is counted here, one increment under a key the responder already has
+    # (gslb/dns/counters.py turns the keys into labels, off the hot path).
+    counters: Counters = field(default_factory=Counters, compare=False, repr=False)
 
     def may_transfer(self, client_ip: str) -> bool:
         try:
@@ -72,51 +77,84 @@ def respond(
         return _exceptional(data, snapshot, settings, client_ip, tcp)
     end = data.find(b"\x00", 12) + 5
     if end == 4:
-        return _error(data, wire.RCODE_FORMERR, None, None, settings.max_udp_payload)
+        return _error(data, wire.RCODE_FORMERR, None, None, settings)
     question = data[12:end]
     # Only the name is case-insensitive: QTYPE bytes 0x41-0x5A must not fold onto other types.
     key = question[:-4].lower() + question[-4:]
     answer = snapshot.dynamic.get(key) or snapshot.answers.get(key)
+    counted: bytes | int = key  # what the answer is counted under (gslb/dns/counters.py)
     if answer is None:
         # Names nobody rendered ahead of time: mostly NXDOMAIN (typos, random-subdomain floods),
         # answered from the zone's templates at nearly the cost of a hit.
         if end > len(data) or question[-2:] != b"\x00\x01" or question[-4:-2] in SLOW_TYPES:
             return _exceptional(data, snapshot, settings, client_ip, tcp)
-        answer = negative.classify(
-            snapshot.negative, question[:-4].lower(), (question[-4] << 8) | question[-3]
-        )
+        qtype = (question[-4] << 8) | question[-3]
+        answer = negative.classify(snapshot.negative, question[:-4].lower(), qtype)
         if answer is None:
             return _exceptional(data, snapshot, settings, client_ip, tcp)
+        counted = answer.flags << 16 | qtype  # a template shared by many names: count by labels
     if end == len(data):
         if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
-            return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
+            return _error(data, wire.RCODE_FORMERR, question, None, settings)
         if isinstance(answer, PoolAnswer):
-            answer = _pick(answer, client_ip, None, settings)[0]
+            index = _pick(answer, client_ip, None, settings)[0]
+            # LookupError: the key's first answer, or slots made for another snapshot's pool.
+            try:
+                settings.counters.live[key][index] += 1
+            except LookupError:
+                first_count(settings.counters, key, index, len(answer.answers))
+            answer = answer.answers[index]
+        else:
+            try:
+                settings.counters.live[counted][0] += 1
+            except LookupError:
+                first_count(settings.counters, counted, 0, 1)
         return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
     plain = settings.plain_opt.get(data[end:])
     if plain is None or data[6:12] != b"\x00\x00\x00\x00\x00\x01":
         try:
             edns = wire.parse_opt(data, end)
         except FormatError:
-            return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
+            return _error(data, wire.RCODE_FORMERR, question, None, settings)
+        if edns.version != 0:
+            return _error(data, wire.RCODE_BADVERS, question, edns, settings)
         scope = 0
         if isinstance(answer, PoolAnswer):
-            answer, scope = _pick(answer, client_ip, edns.client_subnet, settings)
+            index, scope = _pick(answer, client_ip, edns.client_subnet, settings)
+            try:
+                settings.counters.live[key][index] += 1
+            except LookupError:
+                first_count(settings.counters, key, index, len(answer.answers))
+            answer = answer.answers[index]
+        else:
+            try:
+                settings.counters.live[counted][0] += 1
+            except LookupError:
+                first_count(settings.counters, counted, 0, 1)
         return _with_edns(data, question, answer, edns, settings, tcp, scope, data[end:])
     if isinstance(answer, PoolAnswer):
-        answer = _pick(answer, client_ip, None, settings)[0]
+        index = _pick(answer, client_ip, None, settings)[0]
+        try:
+            settings.counters.live[key][index] += 1
+        except LookupError:
+            first_count(settings.counters, key, index, len(answer.answers))
+        answer = answer.answers[index]
+    else:
+        try:
+            settings.counters.live[counted][0] += 1
+        except LookupError:
+            first_count(settings.counters, counted, 0, 1)
     return _join(data, question, answer, TCP_LIMIT if tcp else plain[1], plain[0], True)
 
 
 def _pick(
     pool: PoolAnswer, client_ip: str, ecs: ClientSubnet | None, settings: ResponderSettings
-) -> tuple[Answer, int]:
-    """The pool's answer for this client, and the ECS scope it is true for."""
+) -> tuple[int, int]:
+    """The index of the pool's answer for this client, and the ECS scope it is true for."""
     client = None
     if pool.uses_client:
         client = client_key(client_ip, ecs, settings.client_prefix_v4, settings.client_prefix_v6)
-    index, scope = pool.selector.pick(client)
-    return pool.answers[index], scope
+    return pool.selector.pick(client)
 
 
 def _join(data: bytes, question: bytes, answer: Answer, limit: int, opt: bytes, with_opt: bool) -> bytes:
@@ -145,8 +183,6 @@ def _with_edns(
     scope: int,
     tail: bytes = b"",
 ) -> bytes:
-    if edns.version != 0:
-        return _error(data, wire.RCODE_BADVERS, question, edns, settings.max_udp_payload)
     options = edns.client_subnet.option(scope) if edns.client_subnet is not None else b""
     opt = wire.opt_record(settings.max_udp_payload, edns.dnssec_ok, options)
     limit = min(edns.payload, settings.max_udp_payload)
@@ -155,15 +191,19 @@ def _with_edns(
     return _join(data, question, answer, TCP_LIMIT if tcp else limit, opt, True)
 
 
-def _error(data: bytes, rcode: int, question: bytes | None, edns: Edns | None, max_payload: int) -> bytes:
+def _error(
+    data: bytes, rcode: int, question: bytes | None, edns: Edns | None, settings: ResponderSettings
+) -> bytes:
     """A response carrying only an rcode (and the question and OPT where they could be read)."""
+    qtype = (question[-4] << 8) | question[-3] if question and len(question) > 4 else NO_QUESTION
+    count_one(settings.counters, rcode, qtype)
     bits = (data[2] & 1) | ((data[3] & 0x10) << 3)
     opcode = data[2] & 0x78
     flags = FLAGS[wire.flags_index(rcode, authoritative=False) + bits]
     flags = bytes((flags[0] | opcode, flags[1]))
     opt = b""
     if edns is not None:
-        opt = wire.opt_record(max_payload, edns.dnssec_ok, extended_rcode=rcode)
+        opt = wire.opt_record(settings.max_udp_payload, edns.dnssec_ok, extended_rcode=rcode)
     head = wire.counts(0, 0, 1 if opt else 0, question=1 if question else 0)
     return data[:2] + flags + head + (question or b"") + opt
 
@@ -183,24 +223,25 @@ def _exceptional(
         elif end is not None and data[6:12] != b"\x00\x00\x00\x00\x00\x00":
             raise FormatError("header counts records the message does not carry")
     except FormatError:
-        return _error(data, wire.RCODE_FORMERR, question, None, settings.max_udp_payload)
+        return _error(data, wire.RCODE_FORMERR, question, None, settings)
     if data[2] & 0x78 != wire.OPCODE_QUERY << 3:
-        return _error(data, wire.RCODE_NOTIMP, question, edns, settings.max_udp_payload)
+        return _error(data, wire.RCODE_NOTIMP, question, edns, settings)
     if question is None:
-        return _error(data, wire.RCODE_FORMERR, None, edns, settings.max_udp_payload)
+        return _error(data, wire.RCODE_FORMERR, None, edns, settings)
     if edns is not None and edns.version != 0:
-        return _error(data, wire.RCODE_BADVERS, question, edns, settings.max_udp_payload)
-    qtype = int.from_bytes(question[-4:-2], "big")
+        return _error(data, wire.RCODE_BADVERS, question, edns, settings)
+    asked = qtype = int.from_bytes(question[-4:-2], "big")
     qclass = int.from_bytes(question[-2:], "big")
     rcode = _refusal(qtype, qclass, settings, client_ip, tcp)
     if rcode is not None:
-        return _error(data, rcode, question, edns, settings.max_udp_payload)
+        return _error(data, rcode, question, edns, settings)
     if qtype == IXFR:
         qtype = SOA  # RFC 1995 2: over UDP an IXFR may be answered with the SOA alone
     answer = negative.classify(snapshot.negative, question[:-4].lower(), qtype)
     if answer is None:
         qname = dns.name.from_wire(question.lower(), 0)[0]
         answer = render(qname, qtype, qclass, resolve(snapshot.catalog, qname, qtype, tcp=tcp))
+    count_one(settings.counters, answer_rcode(answer), asked)
     if edns is None:
         return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
     return _with_edns(data, question, answer, edns, settings, tcp, 0)
@@ -264,8 +305,9 @@ def _transfer(
     qname = dns.name.from_wire(question.lower(), 0)[0]
     zone = snapshot.catalog.zones.get(qname)
     if zone is None:
-        yield _error(data, wire.RCODE_NOTAUTH, question, None, settings.max_udp_payload)
+        yield _error(data, wire.RCODE_NOTAUTH, question, None, settings)
         return
+    count_one(settings.counters, wire.RCODE_NOERROR, (question[-4] << 8) | question[-3])
     records: list[dns.rrset.RRset] = [zone.soa]
     for name, by_type in sorted(zone.owners(), key=lambda owner: owner[0]):
         for rdtype, rrset in sorted(by_type.items()):

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from gslb.config import Endpoint, Settings
+from gslb.dns.counters import RebuildTimes, Totals
 from gslb.dns.responder import ResponderSettings, respond, respond_stream
 from gslb.snapshot import Snapshot
 
@@ -192,7 +193,11 @@ class TcpListener:
 
 
 class DnsServer:
-    """All listeners of one process, answering from one SnapshotHolder."""
+    """All listeners of one process, answering from one SnapshotHolder, and what they counted.
+
+    ``swap`` and ``totals`` run on the event loop's thread (the snapshot follower, a scrape), so
+    only the UDP threads race them, which gslb/dns/counters.py allows for.
+    """
 
     def __init__(self, settings: Settings, holder: SnapshotHolder) -> None:
         self.settings = settings
@@ -206,6 +211,9 @@ class DnsServer:
         self.tcp = TcpListener(
             holder, self.responder_settings, settings.tcp_idle_timeout, settings.tcp_max_connections
         )
+        self.counters = self.responder_settings.counters
+        self.rebuilds = RebuildTimes()
+        self.rebuilds.swapped(None, holder.snapshot)
         self._stopping = threading.Event()
         self._udp_sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -269,8 +277,24 @@ class DnsServer:
         self._udp_sockets.clear()
         self._threads.clear()
 
+    @property
+    def listening(self) -> bool:
+        """Every listener bound and its UDP thread started (and not stopped since)."""
+        return bool(self._threads) and not self._stopping.is_set()
+
     def swap(self, snapshot: Snapshot) -> None:
+        """Answer from ``snapshot`` from now on; what was counted so far is translated with the
+        snapshot that answered it, since question keys and choices mean nothing without it."""
+        old = self.holder.snapshot
+        counted = self.counters.take()
         self.holder.snapshot = snapshot
+        self.counters.attribute(counted, old)
+        self.rebuilds.swapped(old, snapshot)
+
+    def totals(self) -> Totals:
+        """Every answer counted so far, by label."""
+        self.counters.fold(self.holder.snapshot)
+        return self.counters.totals()
 
 
 def _wake(sock: socket.socket) -> None:

@@ -10,7 +10,14 @@ probes never touch the hot path, and answers change within one update of a trans
 The set a member's state contributes to is also shaped by operators: ``force_down`` puts a
 member in it whatever its checks say, ``force_up`` keeps it out; drained and disabled members are
 the pool compiler's business (AdminState), not the monitor's. Passive checks probe nothing: their
-results are pushed (``push``, for the admin API).
+results are pushed (``push``, for the admin API), and only theirs: a pushed result for a probed
+member would race its probes and flip answers behind the operator's back.
+
+Reports (``report``) show every member of a pool, checked or not, with its state, its last
+transition (wall-clock time and reason) and last result, and whether DNS hands it out now; the
+monitor also counts each probe's latency per pool and check type (``latency``) for the metrics.
+Times given to the state machine are wall-clock (``wall``), since they are shown to operators;
+scheduling uses the monotonic ``clock``.
 
 A member whose check definition changes keeps its state if the change is to timing only, and
 starts again from UNKNOWN (which counts as up) if it is now checked differently: its old results
@@ -26,10 +33,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from gslb.errors import HealthRefusedError
 from gslb.health import state
+from gslb.health.latency import LatencyRecorder
 from gslb.health.probes import HttpCheck, probe_http, probe_tcp
 from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
-from gslb.model import Check, CheckType, HealthOverride, Inventory, effective_check
+from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health
+from gslb.model import Check, CheckType, HealthOverride, Inventory, Pool, effective_check
 
 log = logging.getLogger("gslb.health")
 
@@ -63,25 +73,41 @@ class HealthMonitor:
         publish: Callable[[frozenset[Key]], None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         rate: float = PROBE_RATE,
         burst: int = PROBE_BURST,
     ) -> None:
         self.publish = publish
         self.clock = clock
+        self.wall = wall
         self.rng = rng or random.Random()
         self.bucket = TokenBucket(rate, burst, clock())
         self.targets: dict[Key, Target] = {}
         self.health: dict[Key, MemberHealth] = {}
+        self.latency = LatencyRecorder()
+        self.revision = 0  # the store revision of the inventory followed
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._inventory: Inventory | None = None
+        self._pools: dict[str, Pool] = {}
+        self._checks: dict[str, Check] = {}
         self._down: frozenset[Key] = frozenset()
 
-    def sync(self, inventory: Inventory) -> None:
+    def sync(self, inventory: Inventory, revision: int = 0) -> None:
         """Check what ``inventory`` says to check: start, restart and stop tasks as it changed."""
+        self.revision = revision
         if inventory is self._inventory:
             return
         self._inventory = inventory
+        self._pools = {pool.name: pool for pool in inventory.pools}
+        self._checks = {check.name: check for check in inventory.checks}
+        self.latency.keep(
+            {
+                (p.name, c.type)
+                for p in inventory.pools
+                if (c := self._check_of(p)) is not None and c.type.probed
+            }
+        )
         wanted = _targets(inventory)
         for key in self.targets.keys() - wanted.keys():
             self._stop(key)
@@ -100,13 +126,42 @@ class HealthMonitor:
                 self._tasks[key] = asyncio.get_running_loop().create_task(self._probe_loop(key, target))
         self._republish()
 
-    def push(self, pool: str, address: str, result: ProbeResult) -> bool:
-        """A result from outside (a passive check's source); False if the member is not checked."""
+    def push(self, pool: str, address: str, result: ProbeResult) -> MemberStatus:
+        """A passive check's result from outside, through rise/fall like a probe's; the member's
+        status after it. HealthRefusedError if there is no such member or its check is not passive."""
+        found = self._pool(pool)
+        if not any(member.address == address for member in found.members):
+            raise HealthRefusedError("not-found", "address", f"pool {pool!r} has no member {address!r}")
         target = self.targets.get((pool, address))
-        if target is None or target.check is None:
-            return False
-        self._observe((pool, address), target.check, result)
-        return True
+        check = target.check if target is not None else None
+        if check is None or check.type is not CheckType.PASSIVE:
+            what = f"is checked by {check.name!r} ({check.type})" if check is not None else "has no check"
+            detail = f"pool {pool!r} {what}; only members of a passive check take pushed results"
+            raise HealthRefusedError("conflict", "check", detail)
+        self._observe((pool, address), check, result)
+        status = self.pool_health(pool).member(address)
+        assert status is not None
+        return status
+
+    def pool_health(self, name: str) -> PoolHealth:
+        """Every member of one pool; HealthRefusedError (not-found) if there is no such pool."""
+        pool = self._pool(name)
+        healths = {
+            m.address: h for m in pool.members if (h := self.health.get((name, m.address))) is not None
+        }
+        return pool_health(pool, self._check_of(pool), healths)
+
+    def report(self, pool: str | None = None) -> HealthReport:
+        """One pool (HealthRefusedError if unknown), or every pool the monitor has a say about: those
+        with a check or a member an operator forced (the others' members are all ``unchecked``, and
+        100,000 of them would only bloat every metrics scrape)."""
+        if pool is not None:
+            return HealthReport(self.revision, (self.pool_health(pool),), self.latency.histograms(pool))
+        watched = sorted(
+            {key[0] for key in self.targets} | {p.name for p in self._pools.values() if p.health_check}
+        )
+        pools = tuple(self.pool_health(name) for name in watched)
+        return HealthReport(self.revision, pools, self.latency.histograms())
 
     def down(self) -> frozenset[Key]:
         """The members that must not be answered now: failing their checks or forced down."""
@@ -136,12 +191,22 @@ class HealthMonitor:
             if wait > 0:
                 await asyncio.sleep(wait)
             result = await _probe(target.address, check)
+            self.latency.record(key[0], check.type, result.latency)
             self._observe(key, check, result)
             due = state.next_check(started, check.interval, check.jitter, self.rng)
             await asyncio.sleep(max(0.0, due - self.clock()))
 
+    def _pool(self, name: str) -> Pool:
+        found = self._pools.get(name)
+        if found is None:
+            raise HealthRefusedError("not-found", "pool", f"pool {name!r} does not exist")
+        return found
+
+    def _check_of(self, pool: Pool) -> Check | None:
+        return self._checks.get(pool.health_check) if pool.health_check else None
+
     def _observe(self, key: Key, check: Check, result: ProbeResult) -> None:
-        health, transition = state.observe(self.health[key], result, self.clock(), check.rise, check.fall)
+        health, transition = state.observe(self.health[key], result, self.wall(), check.rise, check.fall)
         self.health[key] = health
         if transition is not None:
             state.log_transition(transition, pool=key[0], member=key[1], check=check.name)

@@ -88,6 +88,7 @@ class MemberHealth:
     since: float | None = None  # time of the last transition; None: never changed
     reason: str = "not checked yet"  # the result that caused the last transition
     last: ProbeResult | None = None  # the latest result, whether or not it changed anything
+    checked: float | None = None  # time of the latest result; None: none yet
 
     @property
     def up(self) -> bool:
@@ -128,9 +129,9 @@ def observe(
     elif not result.ok and state is not State.DOWN and failures >= fall:
         target, count = State.DOWN, failures
     else:
-        return replace(health, successes=successes, failures=failures, last=result), None
+        return replace(health, successes=successes, failures=failures, last=result, checked=now), None
     transition = Transition(state, target, now, result.reason, count)
-    return MemberHealth(target, successes, failures, now, result.reason, result), transition
+    return MemberHealth(target, successes, failures, now, result.reason, result, now), transition
 
 
 def log_transition(transition: Transition, **labels: str) -> None:

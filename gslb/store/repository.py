@@ -9,13 +9,13 @@ any error rolls back everything, so a refused write leaves the store exactly as 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
 from types import TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeAlias, TypeVar, cast
 
 from alembic.util import CommandError
 from sqlalchemy import CursorResult, Engine, select, update
@@ -79,6 +79,14 @@ FLUSH_BATCH = 500
 BATCH_PREFIX = "one of "
 DELTA_LIMIT = 1000
 """Objects changed since the served revision beyond which a reader loads everything again."""
+
+
+T = TypeVar("T")
+Precondition: TypeAlias = Callable[[T | None], None]
+"""A conditional write's test: given the object as stored (None: absent) inside the write
+transaction, after the revision lock and before anything is written, it raises a StoreError
+(usually PreconditionError) to refuse the write. Two writers that read the same object cannot
+both pass it, because the second runs its test only once the first has committed."""
 
 
 class _Keep(Enum):
@@ -168,6 +176,31 @@ class Store:
             revision = session.execute(_REVISION).scalar_one()
             return revision, read_inventory(session)
 
+    def sites(self) -> tuple[Site, ...]:
+        """Every site, by name."""
+        with self._reading(), Session(self._reader) as session:
+            return tuple(site_value(r) for _, r in sorted(site_rows(session).items()))
+
+    def site(self, name: str) -> Site | None:
+        with self._reading(), Session(self._reader) as session:
+            row = site_rows(session, name).get(name)
+            return site_value(row) if row is not None else None
+
+    def checks(self) -> tuple[Check, ...]:
+        """Every check, by name."""
+        with self._reading(), Session(self._reader) as session:
+            return tuple(check_value(r) for _, r in sorted(check_rows(session).items()))
+
+    def check(self, name: str) -> Check | None:
+        with self._reading(), Session(self._reader) as session:
+            row = check_rows(session, name).get(name)
+            return check_value(row) if row is not None else None
+
+    def pool(self, name: str) -> Pool | None:
+        """One pool with its members, normalized like ``load``'s."""
+        with self._reading(), Session(self._reader) as session:
+            return next(iter(read_pools(session, [name])), None)
+
     def plan(self, inventory: Inventory) -> Outcome:
         """What ``apply_inventory(inventory)`` would change now, without changing anything."""
         check_inventory(inventory)
@@ -251,11 +284,12 @@ class Store:
                 _write_inventory(write, inventory.normalized(), stored, batch)
         return write.result()
 
-    def put_site(self, site: Site, actor: str) -> Outcome:
+    def put_site(self, site: Site, actor: str, precondition: Precondition[Site] | None = None) -> Outcome:
         """Create the site or replace all its fields."""
         raise_problems(site_problems(site))
         with self._writing(actor) as write:
             row = site_rows(write.session, site.name).get(site.name)
+            _test(precondition, site_value(row) if row else None)
             write.edits = site_edits(site_value(row) if row else None, site)
             if write.edits:
                 if row is None:
@@ -266,10 +300,11 @@ class Store:
                 write.session.flush()
         return write.result()
 
-    def delete_site(self, name: str, actor: str) -> Outcome:
+    def delete_site(self, name: str, actor: str, precondition: Precondition[Site] | None = None) -> Outcome:
         """Delete a site that no member and no pool's site order uses."""
         with self._writing(actor) as write:
             row = site_rows(write.session, name).get(name)
+            _test(precondition, site_value(row) if row else None)
             if row is None:
                 raise NotFoundError("site", name, "no such site")
             _refuse_if_used(write.session, row)
@@ -279,11 +314,13 @@ class Store:
             write.session.flush()
         return write.result()
 
-    def put_check(self, check: Check, actor: str) -> Outcome:
+    def put_check(self, check: Check, actor: str, precondition: Precondition[Check] | None = None) -> Outcome:
         """Create the check or replace all its fields; the pools using it must still fit it."""
         problems = check_problems(check)
         with self._writing(actor) as write:
             session = write.session
+            row = check_rows(session, check.name).get(check.name)
+            _test(precondition, check_value(row) if row else None)
             if not problems:
                 users = session.scalars(
                     select(PoolRow.name).join(PoolCheckRow).join(CheckRow).where(CheckRow.name == check.name)
@@ -291,7 +328,6 @@ class Store:
                 for pool in pool_rows(session, *users).values():
                     problems.extend(check_use_problems(pool_value(pool), check))
             raise_problems(problems)
-            row = check_rows(session, check.name).get(check.name)
             write.edits = check_edits(check_value(row) if row else None, check)
             if write.edits:
                 if row is None:
@@ -302,10 +338,11 @@ class Store:
                 session.flush()
         return write.result()
 
-    def delete_check(self, name: str, actor: str) -> Outcome:
+    def delete_check(self, name: str, actor: str, precondition: Precondition[Check] | None = None) -> Outcome:
         """Delete a check that no pool uses."""
         with self._writing(actor) as write:
             row = check_rows(write.session, name).get(name)
+            _test(precondition, check_value(row) if row else None)
             if row is None:
                 raise NotFoundError("check", name, "no such check")
             users = write.session.scalars(
@@ -319,16 +356,19 @@ class Store:
             write.session.flush()
         return write.result()
 
-    def put_pool(self, pool: Pool, actor: str) -> Outcome:
+    def put_pool(self, pool: Pool, actor: str, precondition: Precondition[Pool] | None = None) -> Outcome:
         """Create the pool or replace it whole, members included."""
         with self._writing(actor) as write:
+            if precondition is not None:
+                precondition(_stored_pool(write, pool.name))
             _put_pool(write, pool)
         return write.result()
 
-    def delete_pool(self, name: str, actor: str) -> Outcome:
+    def delete_pool(self, name: str, actor: str, precondition: Precondition[Pool] | None = None) -> Outcome:
         """Delete a pool and its members, unless another pool falls back to it."""
         with self._writing(actor) as write:
             row = pool_rows(write.session, name).get(name)
+            _test(precondition, pool_value(row) if row else None)
             if row is None:
                 raise NotFoundError("pool", name, "no such pool")
             dependants = write.session.scalars(select(PoolRow.name).where(PoolRow.fallback_id == row.id))
@@ -340,10 +380,13 @@ class Store:
             write.session.flush()
         return write.result()
 
-    def put_member(self, pool: str, member: Member, actor: str) -> Outcome:
+    def put_member(
+        self, pool: str, member: Member, actor: str, precondition: Precondition[Member] | None = None
+    ) -> Outcome:
         """Add the member to the pool, or replace the pool's member with the same address."""
         with self._writing(actor) as write:
             current = _current_pool(write, pool)
+            _test(precondition, _stored_member(current, member.address))
             others = tuple(m for m in current.members if m.address != member.address)
             _put_pool(write, replace(current, members=(*others, member)))
         return write.result()
@@ -359,12 +402,14 @@ class Store:
         state: AdminState | None = None,
         override: HealthOverride | Literal[_Keep.KEEP] | None = KEEP,
         check_overrides: CheckOverrides | None = None,
+        precondition: Precondition[Member] | None = None,
     ) -> Outcome:
         """Change some fields of one member (drain it, re-weigh it, force it down), leaving the
         others. ``override=None`` clears the override; ``check_overrides=CheckOverrides()`` clears
         the member's check parameters."""
         with self._writing(actor) as write:
             current = _current_pool(write, pool)
+            _test(precondition, _stored_member(current, address))
             member = _current_member(current, address)
             patched = replace(
                 member,
@@ -378,10 +423,13 @@ class Store:
             _put_pool(write, replace(current, members=members))
         return write.result()
 
-    def delete_member(self, pool: str, address: str, actor: str) -> Outcome:
+    def delete_member(
+        self, pool: str, address: str, actor: str, precondition: Precondition[Member] | None = None
+    ) -> Outcome:
         """Remove one member from its pool."""
         with self._writing(actor) as write:
             current = _current_pool(write, pool)
+            _test(precondition, _stored_member(current, address))
             _current_member(current, address)
             members = tuple(m for m in current.members if m.address != address)
             _put_pool(write, replace(current, members=members))
@@ -575,6 +623,20 @@ def _put_pool(write: _Write, pool: Pool) -> None:
     session.flush()
 
 
+def _test(precondition: Precondition[T] | None, current: T | None) -> None:
+    if precondition is not None:
+        precondition(current)
+
+
+def _stored_pool(write: _Write, name: str) -> Pool | None:
+    row = pool_rows(write.session, name).get(name)
+    return pool_value(row) if row is not None else None
+
+
+def _stored_member(pool: Pool, address: str) -> Member | None:
+    return next((m for m in pool.members if m.address == address), None)
+
+
 def _current_pool(write: _Write, name: str) -> Pool:
     row = pool_rows(write.session, name).get(name)
     if row is None:
@@ -583,7 +645,7 @@ def _current_pool(write: _Write, name: str) -> Pool:
 
 
 def _current_member(pool: Pool, address: str) -> Member:
-    member = next((m for m in pool.members if m.address == address), None)
+    member = _stored_member(pool, address)
     if member is None:
         raise NotFoundError("member", member_name(pool.name, address), "no such member")
     return member

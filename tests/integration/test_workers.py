@@ -8,6 +8,8 @@ stopped (SIGSTOP): the queries the kernel gives it wait in its socket, unanswere
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import re
@@ -17,6 +19,7 @@ import signal
 import socket
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -27,11 +30,14 @@ import dns.message
 import dns.rcode
 import pytest
 
+from gslb import control
 from gslb.config import Settings
 from gslb.model import AdminState
 from gslb.store import Store
 from gslb.supervisor import Backoff, Supervisor, WorkerStartError
 from tests.conftest import EXAMPLE_ZONES
+from tests.integration.checked_pools import CHECKED, TcpTarget, checked_zones
+from tests.integration.conftest import ApiTokens
 from tests.integration.server import GslbProcess, free_port
 from tests.servers.process import HOST, ServerStartError, child_processes, running
 
@@ -332,7 +338,8 @@ def test_a_worker_that_exits_while_starting_stops_the_supervisor() -> None:
 
 def test_a_crash_loop_is_restarted_ever_more_slowly() -> None:
     """A worker dying right after it said ready waits 0.1 s to be restarted, then 0.2 s, 0.4 s..."""
-    supervisor = Supervisor(replace(Settings(), workers=1), stand_in("import os; os.write(0, b'ready\\n')"))
+    ready = 'import os; os.write(0, b\'{"kind": "ready", "revision": 1}\\n\')'
+    supervisor = Supervisor(replace(Settings(), workers=1), stand_in(ready))
     handler = Records()
     logger = logging.getLogger("gslb.supervisor")
     logger.addHandler(handler)
@@ -357,3 +364,152 @@ def test_backoff_doubles_up_to_its_ceiling_and_forgets_after_a_stable_run() -> N
     backoff = Backoff(first=0.1, longest=1.0, stable=10.0)
     assert [backoff.next_delay(ran_for=0.5) for _ in range(6)] == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert backoff.next_delay(ran_for=60.0) == 0.1
+
+
+def test_workers_get_the_settings_and_every_down_set_and_report_their_revisions(tmp_path: Path) -> None:
+    """The control channel with stand-ins: what a worker reads, what the supervisor makes of its reports."""
+    code = """
+import json, socket, sys
+channel = socket.socket(fileno=0)
+lines = channel.makefile("rb")
+got = [json.loads(lines.readline()) for _ in range(2)]
+channel.sendall(b'{"kind": "ready", "revision": 7}\\n')
+got.append(json.loads(lines.readline()))
+channel.sendall(b'{"kind": "serving", "revision": 8}\\n')
+open(sys.argv[1], "w").write(json.dumps(got))
+lines.readline()
+"""
+    settings = replace(Settings(), workers=2)
+    supervisor = Supervisor(
+        settings, lambda index: [sys.executable, "-S", "-c", code, str(tmp_path / f"{index}.json")]
+    )
+    dead = frozenset({("www", "192.0.2.10")})
+    supervisor.relay_down(dead)  # before any worker runs: each gets it when it starts
+
+    async def scenario() -> None:
+        running = asyncio.get_running_loop().create_task(supervisor.run())
+        deadline = time.monotonic() + 10
+        while supervisor.revisions() != {"worker-0": 7, "worker-1": 7}:
+            assert time.monotonic() < deadline and not running.done(), supervisor.revisions()
+            await asyncio.sleep(0.01)
+        supervisor.relay_down(frozenset())
+        while supervisor.revisions() != {"worker-0": 8, "worker-1": 8}:
+            assert time.monotonic() < deadline, supervisor.revisions()
+            await asyncio.sleep(0.01)
+        supervisor.stop()
+        await running
+
+    asyncio.run(scenario())
+    for index in (0, 1):
+        first, down, later = json.loads((tmp_path / f"{index}.json").read_text())
+        assert control.settings_of(first) == settings
+        assert control.down_of(down) == dead and control.down_of(later) == frozenset()
+    assert supervisor.revisions() == {}  # none running
+
+
+# --- one health process and one API per node ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedNode:
+    server: GslbProcess
+    targets: dict[str, TcpTarget]
+    tokens: ApiTokens
+
+
+@pytest.fixture(scope="module")
+def checked_node(tmp_path_factory: pytest.TempPathFactory, api_tokens: ApiTokens) -> Iterator[CheckedNode]:
+    """``--workers 2`` on tests/integration/checked_pools.py's pools, both TCP targets up."""
+    port = free_port(CHECKED[0])
+    targets = {address: TcpTarget(address, port) for address in CHECKED}
+    zones = checked_zones(tmp_path_factory.mktemp("checked-workers"), port)
+    with ExitStack() as stack:
+        for target in targets.values():
+            stack.enter_context(target)
+        server = stack.enter_context(
+            GslbProcess(zones, extra_args=["--workers", "2"], environ=api_tokens.environ())
+        )
+        assert wait_for(lambda: "workers ready" in server.log), server.log
+        yield CheckedNode(server, targets, api_tokens)
+
+
+CHECKED_NAME = "checked.gslb.example.test."
+
+
+def descendants(pid: int) -> dict[int, int]:
+    """PID → parent PID of every process below ``pid``."""
+    found: dict[int, int] = {}
+    parents = [pid]
+    while parents:
+        parent = parents.pop()
+        for child in child_processes(parent):
+            found[child] = parent
+            parents.append(child)
+    return found
+
+
+def health_processes(server: GslbProcess) -> dict[int, int]:
+    found = {}
+    for pid, parent in descendants(server.pid).items():
+        with contextlib.suppress(OSError):
+            if b"gslb.health.process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found[pid] = parent
+    return found
+
+
+def member_health(node: CheckedNode, address: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"{node.server.api_url}/api/v1/pools/checked/members/{address}/health",
+        headers={"Authorization": f"Bearer {node.tokens.read}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        document: dict[str, object] = json.loads(response.read())
+    return document
+
+
+def test_a_node_runs_one_health_process_whatever_its_workers(checked_node: CheckedNode) -> None:
+    assert wait_for(lambda: len(health_processes(checked_node.server)) == 1)
+    assert list(health_processes(checked_node.server).values()) == [
+        checked_node.server.pid
+    ]  # the supervisor's
+    assert sorted(workers(checked_node.server)) == [0, 1]
+    (listening,) = [line for line in checked_node.server.log.splitlines() if 'event="api listening"' in line]
+    assert "worker=" not in listening  # the API too runs once, in the supervisor
+    assert "unknown message from a worker" not in checked_node.server.log
+
+
+def test_a_withdrawal_reaches_every_worker_and_a_restarted_one_at_once(checked_node: CheckedNode) -> None:
+    server = checked_node.server
+    live, dying = CHECKED
+    assert wait_for(lambda: all(addresses(a) == {live, dying} for a in ask_many(server, CHECKED_NAME)))
+    checked_node.targets[dying].stop()
+    try:
+        # The API (the supervisor's) sees it die, and every worker stops handing it out.
+        assert wait_for(lambda: member_health(checked_node, dying)["state"] == "down")
+        assert wait_for(lambda: all(addresses(a) == {live} for a in ask_many(server, CHECKED_NAME, rounds=2)))
+        for index in (0, 1):
+            assert any("reason=health" in line for line in log_lines(server, '"snapshot published"', index))
+
+        # A restarted worker answers without the dead member from its first snapshot on: it got the
+        # down set with its settings, so it never needs a health update of its own.
+        before = workers(server)
+        health_updates = len(
+            [ln for ln in log_lines(server, '"snapshot published"', 1) if "reason=health" in ln]
+        )
+        os.kill(before[1], signal.SIGKILL)
+        assert wait_for(lambda: len(log_lines(server, "ready", 1)) == 2)
+        after = workers(server)
+        with clients() as socks:
+            os.kill(after[0], signal.SIGSTOP)  # only the restarted worker answers meanwhile
+            try:
+                queries = send(socks, server, CHECKED_NAME)
+                meanwhile = receive(queries, timeout=0.3)
+            finally:
+                os.kill(after[0], signal.SIGCONT)
+            receive({s: q for s, q in queries.items() if s not in meanwhile}, timeout=3.0)
+        assert meanwhile and all(addresses(r) == {live} for r in meanwhile.values())
+        updates = [ln for ln in log_lines(server, '"snapshot published"', 1) if "reason=health" in ln]
+        assert len(updates) == health_updates, updates
+    finally:
+        checked_node.targets[dying].start()
+    assert wait_for(lambda: all(addresses(a) == {live, dying} for a in ask_many(server, CHECKED_NAME)))

@@ -1,0 +1,142 @@
+"""The control channel between the supervisor of ``--workers N`` and one worker: JSON lines both ways.
+
+A worker's stdin is one end of a socket pair. Each message is one JSON object on one line, with a
+``kind``::
+
+    supervisor → worker
+    {"kind": "settings", "settings": {...}}     first: what config.dumps wrote, so a worker
+                                                restarted hours later serves what the others serve
+    {"kind": "down", "members": [["www", "192.0.2.10"]]}
+                                                second (the current set, so a restarted worker never
+                                                answers with a dead member), then on every change
+    worker → supervisor
+    {"kind": "ready", "revision": 12}           it listens (and handles SIGHUP), answering from
+                                                the snapshot of that store revision
+    {"kind": "serving", "revision": 13}         after every snapshot it publishes
+
+End of file tells either side that the other is gone, however it died. Sends are queued and
+written by a task, so neither side's event loop ever blocks on a slow or stopped peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+from gslb import config
+from gslb.config import Settings
+from gslb.errors import ConfigError
+
+logger = logging.getLogger("gslb.control")
+
+SETTINGS = "settings"
+DOWN = "down"
+READY = "ready"
+SERVING = "serving"
+
+Key = tuple[str, str]  # (pool, member address), as the health monitor names a member
+
+
+class ControlChannel:
+    """One end of a control channel: messages in (``receive``), messages out (``send``)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = b""
+        self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    def receive_now(self) -> dict[str, Any]:
+        """The next message, blocking: for a worker's start-up, before its event loop runs.
+
+        EOFError if the other side closed the channel first.
+        """
+        while b"\n" not in self._buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("the control channel closed")
+            self._buffer += chunk
+        message = self._take()
+        if message is None:
+            return self.receive_now()
+        return message
+
+    async def receive(self) -> dict[str, Any] | None:
+        """The next message; None once the other side is gone."""
+        loop = asyncio.get_running_loop()
+        self.sock.setblocking(False)
+        while True:
+            if b"\n" in self._buffer:
+                message = self._take()
+                if message is not None:
+                    return message
+                continue
+            try:
+                chunk = await loop.sock_recv(self.sock, 65536)
+            except OSError:
+                return None
+            if not chunk:
+                return None
+            self._buffer += chunk
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue ``message``; a task writes it (in order) once the peer takes it. A peer that is
+        gone drops it: its end of file says so to whoever reads."""
+        self._outbox.put_nowait(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+        self.sock.close()
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            while True:
+                await loop.sock_sendall(self.sock, await self._outbox.get())
+
+    def _take(self) -> dict[str, Any] | None:
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        try:
+            message = json.loads(line)
+        except ValueError as exc:
+            logger.error("unreadable control message", extra={"error": str(exc)})
+            return None
+        if not isinstance(message, dict):
+            logger.error("unreadable control message", extra={"error": "not a JSON object"})
+            return None
+        return message
+
+
+def settings_message(settings: Settings) -> dict[str, Any]:
+    return {"kind": SETTINGS, "settings": json.loads(config.dumps(settings))}
+
+
+def settings_of(message: dict[str, Any]) -> Settings:
+    """The settings a ``settings`` message carries; ConfigError if it is not one."""
+    if message.get("kind") != SETTINGS or not isinstance(message.get("settings"), dict):
+        raise ConfigError(f"expected the settings from the supervisor, got {message.get('kind')!r}")
+    return config.loads(json.dumps(message["settings"]))
+
+
+def down_message(down: Iterable[Key]) -> dict[str, Any]:
+    return {"kind": DOWN, "members": sorted(down)}
+
+
+def down_of(message: dict[str, Any]) -> frozenset[Key]:
+    """The members a ``down`` message names; ValueError if it is not one."""
+    if message.get("kind") != DOWN:
+        raise ValueError(f"expected the down set, got {message.get('kind')!r}")
+    return frozenset((str(pool), str(address)) for pool, address in message["members"])
+
+
+def revision_message(kind: str, revision: int) -> dict[str, Any]:
+    return {"kind": kind, "revision": revision}
