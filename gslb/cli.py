@@ -21,6 +21,7 @@ from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.follower import SnapshotFollower
 from gslb.health.process import HealthProcess
+from gslb.metrics import DnsCounts
 from gslb.store import Store, open_store
 from gslb.supervisor import WorkerLink, WorkerStartError
 
@@ -335,9 +336,9 @@ async def _run(
         loop.add_signal_handler(signal.SIGINT, done.set)
         orphaned = None
     else:
-        # A worker leaves SIGINT to its supervisor, takes the down sets it relays, and stops when
-        # the supervisor is gone.
-        orphaned = loop.create_task(link.run(follower.set_health))
+        # A worker leaves SIGINT to its supervisor, takes the down sets it relays, tells it what
+        # it counted when a scrape asks, and stops when the supervisor is gone.
+        orphaned = loop.create_task(link.run(follower.set_health, lambda: DnsCounts.of(server)))
         orphaned.add_done_callback(lambda _: done.set())
         link.ready(first.revision)
     polling = loop.create_task(follower.run())

@@ -9,13 +9,19 @@ A worker's stdin is one end of a socket pair. Each message is one JSON object on
     {"kind": "down", "members": [["www", "192.0.2.10"]]}
                                                 second (the current set, so a restarted worker never
                                                 answers with a dead member), then on every change
+    {"kind": "count"}                           a scrape of /metrics wants its counts
     worker → supervisor
     {"kind": "ready", "revision": 12}           it listens (and handles SIGHUP), answering from
                                                 the snapshot of that store revision
     {"kind": "serving", "revision": 13}         after every snapshot it publishes
+    {"kind": "counts", "totals": {...}, "rebuilds": {...}, "built_at": 1700000000.5}
+                                                the answer to a ``count``: everything it counted
+                                                since it started (gslb.metrics.DnsCounts)
 
 End of file tells either side that the other is gone, however it died. Sends are queued and
-written by a task, so neither side's event loop ever blocks on a slow or stopped peer.
+written by a task, so neither side's event loop ever blocks on a slow or stopped peer; a line
+arriving in many chunks (a large inventory's counts are megabytes) is joined once, when its end
+arrives, not rescanned with every chunk.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ import contextlib
 import json
 import logging
 import socket
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
 from gslb import config
 from gslb.config import Settings
 from gslb.errors import ConfigError
+from gslb.metrics import DnsCounts
 
 logger = logging.getLogger("gslb.control")
 
@@ -38,6 +46,8 @@ SETTINGS = "settings"
 DOWN = "down"
 READY = "ready"
 SERVING = "serving"
+COUNT = "count"
+COUNTS = "counts"
 
 Key = tuple[str, str]  # (pool, member address), as the health monitor names a member
 
@@ -47,7 +57,8 @@ class ControlChannel:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self._buffer = b""
+        self._lines: deque[bytes] = deque()  # complete lines not yet read
+        self._partial: list[bytes] = []  # the chunks of the line still arriving
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
@@ -56,33 +67,32 @@ class ControlChannel:
 
         EOFError if the other side closed the channel first.
         """
-        while b"\n" not in self._buffer:
+        while True:
+            while self._lines:
+                message = self._take()
+                if message is not None:
+                    return message
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise EOFError("the control channel closed")
-            self._buffer += chunk
-        message = self._take()
-        if message is None:
-            return self.receive_now()
-        return message
+            self._feed(chunk)
 
     async def receive(self) -> dict[str, Any] | None:
         """The next message; None once the other side is gone."""
         loop = asyncio.get_running_loop()
         self.sock.setblocking(False)
         while True:
-            if b"\n" in self._buffer:
+            while self._lines:
                 message = self._take()
                 if message is not None:
                     return message
-                continue
             try:
                 chunk = await loop.sock_recv(self.sock, 65536)
             except OSError:
                 return None
             if not chunk:
                 return None
-            self._buffer += chunk
+            self._feed(chunk)
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue ``message``; a task writes it (in order) once the peer takes it. A peer that is
@@ -103,8 +113,18 @@ class ControlChannel:
             while True:
                 await loop.sock_sendall(self.sock, await self._outbox.get())
 
+    def _feed(self, chunk: bytes) -> None:
+        *ended, rest = chunk.split(b"\n")
+        if ended:
+            self._partial.append(ended[0])
+            ended[0] = b"".join(self._partial)
+            self._partial = []
+            self._lines.extend(ended)
+        if rest:
+            self._partial.append(rest)
+
     def _take(self) -> dict[str, Any] | None:
-        line, _, self._buffer = self._buffer.partition(b"\n")
+        line = self._lines.popleft()
         try:
             message = json.loads(line)
         except ValueError as exc:
@@ -140,3 +160,18 @@ def down_of(message: dict[str, Any]) -> frozenset[Key]:
 
 def revision_message(kind: str, revision: int) -> dict[str, Any]:
     return {"kind": kind, "revision": revision}
+
+
+def count_message() -> dict[str, Any]:
+    return {"kind": COUNT}
+
+
+def counts_message(counts: DnsCounts) -> dict[str, Any]:
+    return {"kind": COUNTS, **counts.document()}
+
+
+def counts_of(message: dict[str, Any]) -> DnsCounts:
+    """The counts a ``counts`` message carries; ValueError (TypeError, KeyError) if it is not one."""
+    if message.get("kind") != COUNTS:
+        raise ValueError(f"expected counts, got {message.get('kind')!r}")
+    return DnsCounts.from_document(message)

@@ -3,8 +3,12 @@
 Nothing here runs per query: the data path only counts (gslb/dns/counters.py), and a scrape first
 gathers what it shows (the counts by label, the revisions, the health report, the rebuild times)
 into an ``Observation``, then ``GslbCollector`` turns that into families for prometheus_client's
-text format. So the families are a pure function of one value, unit-tested without a server,
-and a supervisor could make one ``Observation`` from several workers' ``Totals``.
+text format. So the families are a pure function of one value, unit-tested without a server.
+
+A lone process observes its own ``DnsCounts``; the supervisor of ``--workers N`` gets each
+worker's over its control channel (gslb/control.py) and adds them up in a ``WorkerTally``, which
+keeps what replaced workers had counted so that no counter goes backwards. The families and their
+labels are the same either way, so one dashboard shows a node of one process or of many.
 
 Every label value is bounded: rcodes and qtypes by name from fixed tables (``other`` for the
 rest), pools and members by the inventory, processes by the worker count.
@@ -13,16 +17,77 @@ rest), pools and members by the inventory, processes by the worker count.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from gslb.dns.counters import REBUILD_BUCKETS, RebuildTimes, Totals
+from gslb.dns.server import DnsServer
 from gslb.health.status import HealthReport, HealthState
 
 Metric = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
+
+
+@dataclass(frozen=True, slots=True)
+class DnsCounts:
+    """What answering processes counted since they started: one process's, or a node's workers'
+    summed (``WorkerTally``). ``document()`` is what a worker sends its supervisor."""
+
+    totals: Totals = field(default_factory=Totals)
+    rebuilds: RebuildTimes = field(default_factory=RebuildTimes)
+    built_at: float | None = None  # when the served snapshot was built (the oldest); None: none serves
+
+    @classmethod
+    def of(cls, server: DnsServer) -> DnsCounts:
+        """What ``server`` counted so far (on its event loop's thread: see ``DnsServer.totals``)."""
+        return cls(server.totals(), server.rebuilds, server.holder.snapshot.built_at)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "totals": self.totals.document(),
+            "rebuilds": self.rebuilds.document(),
+            "built_at": self.built_at,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> DnsCounts:
+        """The counts ``document()`` wrote; ValueError, TypeError or KeyError if it did not."""
+        built_at = document["built_at"]
+        return cls(
+            Totals.from_document(document["totals"]),
+            RebuildTimes.from_document(document["rebuilds"]),
+            None if built_at is None else float(built_at),
+        )
+
+
+@dataclass(slots=True)
+class WorkerTally:
+    """A node's counts from its workers' latest reports, plus ``retired``: those of the workers
+    that died (each one's latest report), so that restarting a worker, whose counts start again
+    from zero, never makes a counter go backwards. What a worker counted after its latest report
+    is lost with it: a process killed cannot tell, and its counters only ever lag, never lead."""
+
+    retired: DnsCounts = field(default_factory=DnsCounts)
+
+    def retire(self, last: DnsCounts) -> None:
+        """Keep a dead worker's latest counts; its latest build time goes (no process serves it)."""
+        self.retired = DnsCounts(
+            Totals.sum((self.retired.totals, last.totals)),
+            RebuildTimes.sum((self.retired.rebuilds, last.rebuilds.past())),
+        )
+
+    def node(self, live: Iterable[DnsCounts]) -> DnsCounts:
+        """The node's counts: ``live``, the latest report of each worker running, and the retired."""
+        reports = list(live)
+        built = [report.built_at for report in reports if report.built_at is not None]
+        return DnsCounts(
+            Totals.sum([self.retired.totals, *(report.totals for report in reports)]),
+            RebuildTimes.sum([self.retired.rebuilds, *(report.rebuilds for report in reports)]),
+            min(built, default=None),
+        )
 
 
 @dataclass(frozen=True, slots=True)

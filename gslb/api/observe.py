@@ -17,6 +17,10 @@ over TCP: the store is asked in a thread of its own, with a deadline.
   fail open when every backend is down, so that case costs nothing but the alert.
 - ``/metrics`` is the Prometheus text format (gslb/metrics.py), negotiated like
   prometheus_client's own servers do.
+
+With ``--workers N`` the API runs in the supervisor, which answers no DNS itself: there, once
+``watch_workers`` has named it, ``/metrics`` shows the workers' counts summed (asked on each
+scrape) and ``/readyz`` is ready only while every worker listens and serves the store's revision.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
@@ -39,7 +43,7 @@ from gslb.api.app import CONTEXT, ApiContext, context, json_response
 from gslb.api.problems import Problem
 from gslb.errors import HealthError, StoreError
 from gslb.health.status import HealthReport
-from gslb.metrics import GslbCollector, Observation
+from gslb.metrics import DnsCounts, GslbCollector, Observation
 from gslb.store import Store
 
 log = logging.getLogger("gslb.api")
@@ -112,19 +116,37 @@ class Check:
         return {"ok": self.ok, "detail": self.detail}
 
 
+LISTENING = Check(True, "DNS listeners up")
+NOT_LISTENING = Check(False, "DNS listeners not started")
+NO_DNS = Check(False, "this process answers no DNS and supervises no workers")
+
+
+class Workers(Protocol):
+    """The supervisor of ``--workers N``, as /metrics and /readyz see it (gslb/supervisor.py)."""
+
+    async def counted(self) -> DnsCounts:
+        """Every worker's counts summed, with those of the workers they replaced."""
+        ...
+
+    def listeners(self) -> Check:
+        """Whether every worker listens."""
+        ...
+
+
 def readiness(
     zones: int,
-    listening: bool,
+    listeners: Check,
     revisions: dict[str, int],
     store: int | str,
     lag: SnapshotLag,
     now: float,
     grace: float = READY_LAG,
 ) -> dict[str, Check]:
-    """Each condition of readiness: ``store`` is the store's revision, or why it has none."""
+    """Each condition of readiness: ``store`` is the store's revision, or why it has none;
+    ``revisions`` the snapshot revision each answering process serves."""
     checks = {
         "zones": Check(zones > 0, f"{zones} zone{'s' if zones != 1 else ''} loaded"),
-        "listeners": Check(listening, "DNS listeners up" if listening else "DNS listeners not started"),
+        "listeners": listeners,
         "store": Check(isinstance(store, int), f"at revision {store}" if isinstance(store, int) else store),
     }
     if not revisions:
@@ -155,6 +177,7 @@ class Observer:
     """What the three handlers keep between requests, one per application."""
 
     probe: StoreProbe
+    workers: Workers | None = None  # the supervisor, with --workers N (``watch_workers``)
     lag: SnapshotLag = field(default_factory=SnapshotLag)
     ready: bool | None = None  # the last /readyz verdict: transitions are logged, not every poll
     # The process's own metrics: CPU, memory, file descriptors, garbage collections, Python version.
@@ -170,17 +193,31 @@ class Observer:
             return str(exc)
 
     async def observe(self, api: ApiContext) -> Observation:
-        store, health = await asyncio.gather(self.store_revision(), _health_report(api))
-        dns = api.dns
+        store, health, counts = await asyncio.gather(
+            self.store_revision(), _health_report(api), self.counted(api)
+        )
         return Observation(
             now=time.time(),
             revisions=api.revisions(),
             store_revision=store if isinstance(store, int) else None,
-            totals=dns.totals() if dns is not None else None,
-            snapshot_built_at=dns.holder.snapshot.built_at if dns is not None else None,
-            rebuilds=dns.rebuilds if dns is not None else None,
+            totals=counts.totals if counts is not None else None,
+            snapshot_built_at=counts.built_at if counts is not None else None,
+            rebuilds=counts.rebuilds if counts is not None else None,
             health=health,
         )
+
+    async def counted(self, api: ApiContext) -> DnsCounts | None:
+        """The counts of whatever answers DNS: this process, or the workers it supervises."""
+        if self.workers is not None:
+            return await self.workers.counted()
+        return DnsCounts.of(api.dns) if api.dns is not None else None
+
+    def listeners(self, api: ApiContext) -> Check:
+        if self.workers is not None:
+            return self.workers.listeners()
+        if api.dns is None:
+            return NO_DNS
+        return LISTENING if api.dns.listening else NOT_LISTENING
 
 
 async def _health_report(api: ApiContext) -> HealthReport | None:
@@ -208,6 +245,12 @@ class Scrape:
 OBSERVER = web.AppKey("observer", Observer)
 
 
+def watch_workers(app: web.Application, workers: Workers) -> None:
+    """/metrics and /readyz speak for ``workers`` (the supervisor of ``--workers N``), not for this
+    process, which answers no DNS; before the app starts."""
+    app[OBSERVER].workers = workers
+
+
 def add_routes(app: web.Application) -> None:
     """Register this module's routes on the API's application."""
     observer = Observer(StoreProbe(app[CONTEXT].store))
@@ -231,8 +274,8 @@ async def readyz(request: web.Request) -> web.Response:
     """200 while every readiness condition holds; else 503 naming those that fail."""
     api, observer = context(request), request.app[OBSERVER]
     store = await observer.store_revision()
-    listening = api.dns.listening if api.dns is not None else True  # workers: their revisions tell
-    checks = readiness(len(api.zones()), listening, api.revisions(), store, observer.lag, time.monotonic())
+    listeners = observer.listeners(api)
+    checks = readiness(len(api.zones()), listeners, api.revisions(), store, observer.lag, time.monotonic())
     documents = {name: check.document() for name, check in checks.items()}
     failed = [name for name, check in checks.items() if not check.ok]
     detail = "; ".join(f"{name}: {checks[name].detail}" for name in failed)

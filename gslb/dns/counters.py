@@ -35,7 +35,7 @@ under the newer labels, or, for a name gone or a choice past the pool's new ones
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,18 @@ class Totals:
     def from_document(cls, document: Mapping[str, Any]) -> Totals:
         queries = {(str(r), str(t), str(p)): int(n) for r, t, p, n in document["queries"]}
         answers = {(str(p), str(m)): int(n) for p, m, n in document["answers"]}
+        return cls(queries, answers)
+
+    @classmethod
+    def sum(cls, parts: Iterable[Totals]) -> Totals:
+        """Several processes' totals as one node's: the counts of each label added up."""
+        queries: dict[QueryLabels, int] = {}
+        answers: dict[AnswerLabels, int] = {}
+        for part in parts:
+            for labels, count in part.queries.items():
+                queries[labels] = queries.get(labels, 0) + count
+            for handed, count in part.answers.items():
+                answers[handed] = answers.get(handed, 0) + count
         return cls(queries, answers)
 
 
@@ -223,3 +235,41 @@ class RebuildTimes:
         """
         kind = DELTA if old is not None and new.answers is old.answers else FULL
         self.record(kind, new.build_seconds)
+
+    def document(self) -> dict[str, dict[str, Any]]:
+        return {
+            "last": dict(self.last),
+            "buckets": {k: list(v) for k, v in self.buckets.items()},
+            "sums": dict(self.sums),
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> RebuildTimes:
+        """The times ``document()`` wrote; ValueError if a kind's buckets are not REBUILD_BUCKETS'."""
+        buckets = {str(kind): [int(n) for n in counts] for kind, counts in document["buckets"].items()}
+        if any(len(counts) != len(REBUILD_BUCKETS) + 1 for counts in buckets.values()):
+            raise ValueError(f"rebuild times need {len(REBUILD_BUCKETS) + 1} buckets per kind")
+        last = {str(kind): float(seconds) for kind, seconds in document["last"].items()}
+        sums = {str(kind): float(seconds) for kind, seconds in document["sums"].items()}
+        if set(sums) != set(buckets):
+            raise ValueError("rebuild times need a sum for each kind with buckets, and only those")
+        return cls(last, buckets, sums)
+
+    def past(self) -> RebuildTimes:
+        """The counts and sums without ``last``: what a process that is gone leaves to its node's
+        totals (its latest build time says nothing about the processes answering now)."""
+        return RebuildTimes({}, {k: list(v) for k, v in self.buckets.items()}, dict(self.sums))
+
+    @classmethod
+    def sum(cls, parts: Iterable[RebuildTimes]) -> RebuildTimes:
+        """Several processes' builds as one node's: counts and sums added; of each kind's latest
+        build time the longest, since the slowest process is the one a dashboard must see."""
+        summed = cls()
+        for part in parts:
+            for kind, counts in part.buckets.items():
+                mine = summed.buckets.setdefault(kind, [0] * len(counts))
+                summed.buckets[kind] = [a + b for a, b in zip(mine, counts, strict=True)]
+                summed.sums[kind] = summed.sums.get(kind, 0.0) + part.sums.get(kind, 0.0)
+            for kind, seconds in part.last.items():
+                summed.last[kind] = max(seconds, summed.last.get(kind, seconds))
+        return summed

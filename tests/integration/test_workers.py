@@ -31,7 +31,10 @@ import dns.rcode
 import pytest
 
 from gslb import control
+from gslb.api.observe import Check
 from gslb.config import Settings
+from gslb.dns.counters import Totals
+from gslb.metrics import DnsCounts
 from gslb.model import AdminState
 from gslb.store import Store
 from gslb.supervisor import Backoff, Supervisor, WorkerStartError
@@ -405,6 +408,36 @@ lines.readline()
         assert control.settings_of(first) == settings
         assert control.down_of(down) == dead and control.down_of(later) == frozenset()
     assert supervisor.revisions() == {}  # none running
+
+
+def test_a_dead_workers_last_counts_stay_in_the_nodes() -> None:
+    """A stand-in says ready, reports 5 queries unasked and exits at once, again and again: what it wrote
+    before it died is read to the end of file and kept, so the node's count only grows, by 5 a death."""
+    labels = ("NOERROR", "A", "www")
+    said = [
+        control.revision_message(control.READY, 1),
+        control.counts_message(DnsCounts(Totals({labels: 5}))),
+    ]
+    written = "".join(json.dumps(message) + "\n" for message in said).encode()
+    code = f"import socket; socket.socket(fileno=0).sendall({written!r})"
+    supervisor = Supervisor(replace(Settings(), workers=1), stand_in(code))
+    assert supervisor.listeners() == Check(False, "0 of 1 workers listening (not worker-0)")
+
+    async def scenario() -> list[int]:
+        running = asyncio.get_running_loop().create_task(supervisor.run())
+        seen: list[int] = []
+        deadline = time.monotonic() + 10
+        while len(set(seen)) < 3:
+            assert time.monotonic() < deadline and not running.done(), seen
+            seen.append((await supervisor.counted(timeout=0.2)).totals.queries.get(labels, 0))
+            await asyncio.sleep(0.05)
+        supervisor.stop()
+        await running
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == sorted(seen) and all(count % 5 == 0 for count in seen), seen
+    assert supervisor.tally.retired.totals.queries[labels] >= 10
 
 
 # --- one health process and one API per node ------------------------------------------------------------

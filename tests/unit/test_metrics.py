@@ -14,11 +14,13 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gslb import snapshot, zonefile
-from gslb.api.observe import READY_LAG, SnapshotLag, readiness
+from gslb.api.observe import LISTENING, NOT_LISTENING, READY_LAG, SnapshotLag, readiness
 from gslb.apply import declared
 from gslb.dns.counters import (
     DELTA,
@@ -26,6 +28,7 @@ from gslb.dns.counters import (
     OTHER,
     REBUILD_BUCKETS,
     Counters,
+    QueryLabels,
     RebuildTimes,
     Totals,
     first_count,
@@ -36,7 +39,7 @@ from gslb.dns.pools import PoolCompiler
 from gslb.dns.responder import ResponderSettings, respond, respond_stream
 from gslb.health.latency import LATENCY_BUCKETS, LatencyHistogram
 from gslb.health.status import HealthReport, HealthState, MemberStatus, PoolHealth
-from gslb.metrics import GslbCollector, Observation
+from gslb.metrics import DnsCounts, GslbCollector, Observation, WorkerTally
 from gslb.model import AdminState, AllDown, CheckType, Inventory, Member, Policy, Pool, PoolKind
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
@@ -294,13 +297,15 @@ def test_a_supervisor_without_dns_shows_revisions_and_the_store() -> None:
 
 
 def test_ready_when_every_condition_holds() -> None:
-    checks = readiness(2, True, {"main": 5}, 5, SnapshotLag(), 100.0)
+    checks = readiness(2, LISTENING, {"main": 5}, 5, SnapshotLag(), 100.0)
     assert all(check.ok for check in checks.values())
     assert set(checks) == {"zones", "listeners", "store", "snapshot"}
 
 
 def test_not_ready_names_each_failing_condition() -> None:
-    checks = readiness(0, False, {}, "cannot read the store: connection refused", SnapshotLag(), 100.0)
+    checks = readiness(
+        0, NOT_LISTENING, {}, "cannot read the store: connection refused", SnapshotLag(), 100.0
+    )
     assert {name for name, check in checks.items() if not check.ok} == {
         "zones",
         "listeners",
@@ -312,20 +317,139 @@ def test_not_ready_names_each_failing_condition() -> None:
 
 def test_a_snapshot_may_trail_the_store_for_a_moment_not_longer() -> None:
     lag = SnapshotLag()
-    assert readiness(1, True, {"main": 5}, 6, lag, 100.0)["snapshot"].ok
-    assert readiness(1, True, {"main": 5}, 7, lag, 100.0 + READY_LAG / 2)["snapshot"].ok
-    stuck = readiness(1, True, {"main": 5}, 7, lag, 100.0 + READY_LAG)["snapshot"]
+    assert readiness(1, LISTENING, {"main": 5}, 6, lag, 100.0)["snapshot"].ok
+    assert readiness(1, LISTENING, {"main": 5}, 7, lag, 100.0 + READY_LAG / 2)["snapshot"].ok
+    stuck = readiness(1, LISTENING, {"main": 5}, 7, lag, 100.0 + READY_LAG)["snapshot"]
     assert not stuck.ok and "serving revision 5, the store is at 7" in stuck.detail
 
 
 def test_a_store_written_continuously_and_served_promptly_never_looks_late() -> None:
     lag = SnapshotLag()
     for step in range(50):  # a write every 0.1 s; each check finds the previous one served
-        assert readiness(1, True, {"main": step}, step + 1, lag, step * 0.1)["snapshot"].ok
+        assert readiness(1, LISTENING, {"main": step}, step + 1, lag, step * 0.1)["snapshot"].ok
 
 
 def test_the_slowest_process_decides() -> None:
     lag = SnapshotLag()
-    assert readiness(1, True, {"w0": 9, "w1": 8}, 9, lag, 0.0)["snapshot"].ok
-    assert not readiness(1, True, {"w0": 9, "w1": 8}, 9, lag, READY_LAG + 0.1)["snapshot"].ok
-    assert readiness(1, True, {"w0": 9, "w1": 9}, 9, lag, READY_LAG + 0.2)["snapshot"].ok
+    assert readiness(1, LISTENING, {"w0": 9, "w1": 8}, 9, lag, 0.0)["snapshot"].ok
+    assert not readiness(1, LISTENING, {"w0": 9, "w1": 8}, 9, lag, READY_LAG + 0.1)["snapshot"].ok
+    assert readiness(1, LISTENING, {"w0": 9, "w1": 9}, 9, lag, READY_LAG + 0.2)["snapshot"].ok
+
+
+# --- a node of several workers ---------------------------------------------------------------------
+
+
+def rebuilt(*builds: tuple[str, float]) -> RebuildTimes:
+    times = RebuildTimes()
+    for kind, seconds in builds:
+        times.record(kind, seconds)
+    return times
+
+
+def test_totals_of_several_processes_add_up_by_label() -> None:
+    one = Totals({("NOERROR", "A", "www"): 3, ("NXDOMAIN", "A", ""): 1}, {("www", "192.0.2.10"): 6})
+    two = Totals({("NOERROR", "A", "www"): 4}, {("www", "192.0.2.10"): 1, ("www", "198.51.100.10"): 7})
+    assert Totals.sum([one, two, Totals()]) == Totals(
+        {("NOERROR", "A", "www"): 7, ("NXDOMAIN", "A", ""): 1},
+        {("www", "192.0.2.10"): 7, ("www", "198.51.100.10"): 7},
+    )
+    assert Totals.sum([]) == Totals()
+
+
+def test_rebuild_times_cross_process_boundaries_and_add_up() -> None:
+    one = rebuilt((FULL, 0.2), (DELTA, 0.003))
+    two = rebuilt((FULL, 0.7), (DELTA, 0.004), (DELTA, 0.02))
+    assert RebuildTimes.from_document(one.document()) == one
+    summed = RebuildTimes.sum([one, two])
+    assert [sum(summed.buckets[kind]) for kind in (FULL, DELTA)] == [2, 3]
+    assert summed.sums == {FULL: pytest.approx(0.9), DELTA: pytest.approx(0.027)}
+    assert summed.last == {FULL: 0.7, DELTA: 0.02}  # the slowest process's latest
+    assert summed.buckets[DELTA] == [
+        a + b for a, b in zip(one.buckets[DELTA], two.buckets[DELTA], strict=True)
+    ]
+    past = one.past()
+    assert past.last == {} and past.buckets == one.buckets and past.sums == one.sums
+    with pytest.raises(ValueError, match="buckets per kind"):
+        RebuildTimes.from_document({"last": {}, "buckets": {FULL: [1, 2]}, "sums": {FULL: 0.1}})
+
+
+def test_a_workers_counts_cross_its_control_channel_as_a_document() -> None:
+    counts = DnsCounts(
+        Totals({("NOERROR", "A", "www"): 2}, {("www", "192.0.2.10"): 4}), rebuilt((FULL, 0.1)), 5.5
+    )
+    assert DnsCounts.from_document(counts.document()) == counts
+    assert DnsCounts.from_document(DnsCounts().document()) == DnsCounts()
+
+
+def test_a_restarted_worker_starts_from_zero_and_the_node_never_goes_backwards() -> None:
+    """Worker 1 reports 5 queries and dies; its successor reports 2: the node shows 3 + 5 + 2."""
+    labels = ("NOERROR", "A", "www")
+    tally = WorkerTally()
+
+    def report(queries: int, *builds: tuple[str, float]) -> DnsCounts:
+        return DnsCounts(Totals({labels: queries}, {("www", "192.0.2.10"): queries}), rebuilt(*builds), 1.0)
+
+    first, dead = report(3, (FULL, 0.5)), report(5, (FULL, 0.2), (DELTA, 0.01))
+    assert tally.node([first, dead]).totals.queries == {labels: 8}
+    tally.retire(dead)
+    successor = report(2, (FULL, 0.3))
+    node = tally.node([first, successor])
+    assert node.totals.queries == {labels: 10} and node.totals.answers == {("www", "192.0.2.10"): 10}
+    assert [sum(node.rebuilds.buckets[kind]) for kind in (FULL, DELTA)] == [3, 1]
+    assert node.rebuilds.last == {FULL: 0.5}  # a dead worker's latest build time goes with it
+    assert tally.node([]).built_at is None and tally.node([]).totals.queries == {labels: 5}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["query", "report", "die"]), st.integers(0, 2), st.integers(0, 1))))
+def test_node_counts_never_go_backwards_whatever_workers_do(events: list[tuple[str, int, int]]) -> None:
+    """Three workers answer queries under two labels, report when asked, die at any moment; the
+    node's counts (latest reports plus the retired) only grow, and equal what was reported."""
+    tally = WorkerTally()
+    counted: list[collections.Counter[QueryLabels]] = [collections.Counter() for _ in range(3)]
+    reported: list[DnsCounts | None] = [None, None, None]
+    kept: collections.Counter[QueryLabels] = collections.Counter()  # reported by workers since dead
+    shown: dict[QueryLabels, int] = {}
+    for event, worker, label in events:
+        if event == "query":
+            counted[worker][("NOERROR", "A", f"pool{label}")] += 1
+        elif event == "report":
+            reported[worker] = DnsCounts(Totals(dict(counted[worker])))
+        else:
+            if (last := reported[worker]) is not None:
+                tally.retire(last)
+                kept.update(last.totals.queries)
+            counted[worker], reported[worker] = collections.Counter(), None
+        now = tally.node(r for r in reported if r is not None).totals.queries
+        assert all(now.get(key, 0) >= count for key, count in shown.items())
+        expected = kept + sum(
+            (collections.Counter(r.totals.queries) for r in reported if r), collections.Counter()
+        )
+        assert now == dict(expected)
+        shown = dict(now)
+
+
+def test_a_node_of_workers_shows_the_families_and_labels_of_one_process() -> None:
+    """So one dashboard serves both: only the ``process`` label's values differ."""
+    totals = Totals({("NOERROR", "A", "www"): 5}, {("www", "192.0.2.10"): 5})
+    alone = DnsCounts(totals, rebuilt((FULL, 0.2)), 990.0)
+    node = WorkerTally().node([alone, DnsCounts(totals, rebuilt((FULL, 0.3), (DELTA, 0.01)), 980.0)])
+
+    def shape(counts: DnsCounts, revisions: dict[str, int]) -> dict[str, set[tuple[str, ...]]]:
+        seen = Observation(1000.0, revisions, 8, counts.totals, counts.built_at, counts.rebuilds)
+        text = generate_latest(GslbCollector(seen)).decode()
+        return {
+            family.name: {tuple(sorted(sample.labels)) for sample in family.samples}
+            for family in text_string_to_metric_families(text)
+        }
+
+    assert shape(alone, {"main": 8}) == shape(node, {"worker-0": 8, "worker-1": 8})
+    seen = Observation(1000.0, {}, 8, node.totals, node.built_at, node.rebuilds)
+    samples = {
+        (s.name, tuple(s.labels.values())): s.value
+        for f in text_string_to_metric_families(generate_latest(GslbCollector(seen)).decode())
+        for s in f.samples
+    }
+    assert samples[("gslb_dns_queries_total", ("www", "A", "NOERROR"))] == 10
+    assert samples[("gslb_snapshot_age_seconds", ())] == 20  # the oldest served snapshot
+    assert samples[("gslb_snapshot_rebuild_duration_seconds_count", ("full",))] == 2
