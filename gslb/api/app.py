@@ -104,7 +104,19 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise bad_request(f"malformed JSON: {exc}", field="body") from exc
     if not isinstance(document, dict):
         raise bad_request("the body must be a JSON object", field="body")
+    if not unicode_text(document):
+        raise bad_request("malformed JSON: a \\u escape of half a surrogate pair is not a character", "body")
     return document
+
+
+def unicode_text(document: Any) -> bool:
+    """Whether every string in ``document`` is Unicode text. JSON's escapes can spell half a
+    surrogate pair (``"\\ud800"``), which Python reads into a string no database can store."""
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _refuse_constant(name: str) -> Any:
