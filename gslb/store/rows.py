@@ -70,8 +70,8 @@ def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[
     rows: one SELECT per table and no ORM objects, which at 100,000 pools is ten times faster (a
     server reads them all at every start and after every change that is not to pools or members
     alone), and for the few pools of an incremental update three times faster."""
-    sites = dict(session.execute(select(SiteRow.id, SiteRow.name)).tuples().all())
-    checks = dict(session.execute(select(CheckRow.id, CheckRow.name)).tuples().all())
+    sites = dict(session.execute(select(SiteRow.id, SiteRow.name)).all())
+    checks = dict(session.execute(select(CheckRow.id, CheckRow.name)).all())
     pool_query = select(PoolRow.__table__)
     if names is not None:
         pool_query = pool_query.where(PoolRow.name.in_(sorted(names)))
@@ -83,17 +83,17 @@ def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[
 
     fallback_ids = {row.fallback_id for row in pool_table if row.fallback_id is not None}
     pool_names = dict(
-        session.execute(select(PoolRow.id, PoolRow.name).where(PoolRow.id.in_(fallback_ids))).tuples().all()
+        session.execute(select(PoolRow.id, PoolRow.name).where(PoolRow.id.in_(fallback_ids))).all()
     )
     owner_names: dict[int, list[str]] = {}
     owners = select(PoolNameRow.pool_id, PoolNameRow.name).where(of_pools(PoolNameRow.pool_id))
-    for pool_id, name in session.execute(owners).tuples():
+    for pool_id, name in session.execute(owners):
         owner_names.setdefault(pool_id, []).append(name)
     order: dict[int, list[tuple[int, str]]] = {}
     ordered = select(PoolSiteOrderRow.pool_id, PoolSiteOrderRow.position, PoolSiteOrderRow.site_id).where(
         of_pools(PoolSiteOrderRow.pool_id)
     )
-    for pool_id, position, site_id in session.execute(ordered).tuples():
+    for pool_id, position, site_id in session.execute(ordered):
         order.setdefault(pool_id, []).append((position, sites[site_id]))
     pool_checks = {
         row.pool_id: row
