@@ -311,7 +311,7 @@ async def _run(
         await server.start()
     except BaseException:
         if api is not None:
-            await _stop_api(api)
+            await api.stop()
         raise
     if health is not None:
         health.start()
@@ -348,15 +348,10 @@ async def _run(
     if orphaned is not None:
         orphaned.cancel()
     if api is not None:
-        await _stop_api(api)
+        await api.stop()
     if health is not None:
         await health.stop()
     await server.stop()
-
-
-async def _stop_api(api: ApiServer) -> None:
-    await api.stop()
-    api.context.store.dispose()
 
 
 async def _start_api(
@@ -379,11 +374,7 @@ async def _start_api(
         dns=server,
     )
     api = ApiServer(create_app(context), settings.api_listen)
-    try:
-        await api.start()
-    except BaseException:
-        context.store.dispose()
-        raise
+    await api.start()
     return api
 
 

@@ -97,7 +97,6 @@ async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
     finally:
         if api is not None:
             await api.stop()
-            api.context.store.dispose()
         await health.stop()
 
 
@@ -115,11 +114,7 @@ async def _start_api(settings: Settings, supervisor: Supervisor, health: HealthP
     app = create_app(context)
     observe.watch_workers(app, supervisor)
     api = ApiServer(app, settings.api_listen)
-    try:
-        await api.start()
-    except BaseException:
-        context.store.dispose()
-        raise
+    await api.start()
     return api
 
 

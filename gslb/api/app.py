@@ -206,7 +206,8 @@ def create_app(api: ApiContext) -> web.Application:
 
 
 class ApiServer:
-    """The API on one address, started and stopped with the serving loop."""
+    """The API on one address, started and stopped with the serving loop; it owns its context's
+    store connection, and closes it when it stops or fails to start."""
 
     def __init__(self, app: web.Application, endpoint: Endpoint) -> None:
         self.app = app
@@ -215,10 +216,15 @@ class ApiServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
 
     async def start(self) -> None:
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.endpoint.host, self.endpoint.port, reuse_address=True)
-        await site.start()
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.endpoint.host, self.endpoint.port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            self.context.store.dispose()
+            raise
         logger.info("api listening", extra={"listen": str(self.endpoint)})
 
     async def stop(self) -> None:
         await self._runner.cleanup()
+        self.context.store.dispose()
