@@ -13,6 +13,7 @@ import pytest
 from gslb.api.auth import ApiToken, Role, token_hash
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 from tests.integration.server import GslbProcess
+from tests.integration.stores import database, store  # noqa: F401 - the store tests' fixtures, shared
 
 # Clients from this address may transfer zones; tests bind to it to be allowed.
 TRANSFER_CLIENT = "127.0.0.2"

@@ -18,7 +18,7 @@ from gslb.errors import DatabaseError
 from gslb.model import AdminState, Check, CheckType, Inventory, Member, Pool, Site
 from gslb.store import Store, migrate
 from tests.conftest import ROOT
-from tests.integration.test_store import BACKENDS, empty_database
+from tests.integration.stores import BACKENDS, empty_database
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -8,27 +8,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from gslb.errors import PreconditionError
 from gslb.model import AdminState, Check, CheckType, Member, Site
-from gslb.store import Outcome, Store, open_store
+from gslb.store import Outcome, Store
 from tests.integration.test_store import (
     AMS,
-    BACKENDS,
     HTTP_ROOT,
     INVENTORY,
     LON,
     NYC,
     SORRY,
-    WIPE,
     WWW,
-    empty_database,
 )
 
 PAR = Site("par", region="eu-west")
@@ -52,23 +48,6 @@ WRITES: dict[str, tuple[Callable[[Store, Any], Outcome], object]] = {
                      WWW.members[1]),
     "delete_member": (lambda s, p: s.delete_member("www", "192.0.2.10", "t", p), WWW.members[1]),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with empty_database(request.param, tmp_path_factory.mktemp("store")) as url:
-        open_store(url).dispose()
-        yield url
-
-
-@pytest.fixture
-def store(database: str) -> Iterator[Store]:
-    """The store of test_store.py's tests, emptied for each test."""
-    with Store.open(database) as opened:
-        with opened.engine.begin() as connection:
-            for statement in WIPE:
-                connection.execute(text(statement))
-        yield opened
 
 
 @pytest.mark.parametrize("name", list(WRITES))
