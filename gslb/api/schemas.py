@@ -215,12 +215,18 @@ def body(fields: Mapping[str, Schema], required: Iterable[str] = (), *, named: b
     return closed(properties, needed)
 
 
-def check_body(check_type: CheckType, required: Iterable[str] = ()) -> Schema:
-    """A check of one type: only the fields gslb/declare.py lets that type have."""
+def check_body(check_type: CheckType, required: Iterable[str] = (), *, request: bool = True) -> Schema:
+    """A check of one type: only the fields gslb/declare.py lets that type have. In a request,
+    another type's field may also come as null, which the reader takes for a field left out (as
+    every null): a PATCH from https to http clears ``sni`` that way."""
     needed = {"type", *required} | ({"port"} if check_type is CheckType.TCP else set())
     fields = {"type": {"type": "string", "const": check_type.value}}
     fields.update({k: CHECK_FIELDS[k] for k in sorted(declare.CHECK_KEYS[check_type])})
-    return body(fields, needed)
+    schema = body(fields, needed)
+    if request:
+        foreign = sorted(set(CHECK_FIELDS) - declare.CHECK_KEYS[check_type])
+        schema["properties"].update({k: {"type": "null"} for k in foreign})
+    return schema
 
 
 def check_variants(required: Iterable[str] = ()) -> Schema:
@@ -386,7 +392,7 @@ def component_schemas() -> dict[str, Schema]:
     site, pool, member = SITE_FIELDS, POOL_FIELDS, MEMBER_FIELDS
     return {
         "Site": representation(body(site)),
-        "Check": {"oneOf": [representation(check_body(t)) for t in CheckType]},
+        "Check": {"oneOf": [representation(check_body(t, request=False)) for t in CheckType]},
         "Pool": representation(body(pool)),
         "PoolMember": body(member, ["site", "address"], named=False),
         "Member": representation(body(member, named=False)),
