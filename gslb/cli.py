@@ -294,7 +294,12 @@ async def _run(
     # Probes run in a process of their own (gslb/health/process.py): never on the answering GIL.
     # One per node, like the admin API: here without a supervisor; with one, it runs them both and
     # relays the down set to every worker, which reports back each revision it serves.
-    health = HealthProcess(settings.db, settings.log_level, follower.set_health) if link is None else None
+    bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+    health = (
+        HealthProcess(settings.db, settings.log_level, follower.set_health, ttl_bounds=bounds)
+        if link is None
+        else None
+    )
     if link is None:
         follower.publish = server.swap
     else:
@@ -372,6 +377,7 @@ async def _start_api(
         revisions=revisions,
         health=health,
         dns=server,
+        ttl_bounds=(settings.pool_ttl_floor, settings.pool_ttl_ceiling),
     )
     api = ApiServer(create_app(context), settings.api_listen)
     await api.start()

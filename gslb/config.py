@@ -78,7 +78,7 @@ class Settings:
     client_prefix_v4: int = 24
     client_prefix_v6: int = 56
     # Every pool's TTL is kept within these bounds, whatever a pool declares.
-    pool_ttl_floor: int = 5
+    pool_ttl_floor: int = 1  # what unsettled and draining pools answer with (gslb/ttl.py)
     pool_ttl_ceiling: int = 300
     # Processes answering on the same listeners (SO_REUSEPORT); more than 1 adds a supervisor.
     workers: int = 1

@@ -6,9 +6,10 @@ A worker's stdin is one end of a socket pair. Each message is one JSON object on
     supervisor → worker
     {"kind": "settings", "settings": {...}}     first: what config.dumps wrote, so a worker
                                                 restarted hours later serves what the others serve
-    {"kind": "down", "members": [["www", "192.0.2.10"]]}
-                                                second (the current set, so a restarted worker never
-                                                answers with a dead member), then on every change
+    {"kind": "down", "down": [["www", "192.0.2.10"]], "unsettled": ["www"]}
+                                                second (the current health, so a restarted worker
+                                                never answers with a dead member), then on every
+                                                change (gslb.health.view.HealthView)
     {"kind": "count"}                           a scrape of /metrics wants its counts
     worker → supervisor
     {"kind": "ready", "revision": 12}           it listens (and handles SIGHUP), answering from
@@ -32,12 +33,12 @@ import json
 import logging
 import socket
 from collections import deque
-from collections.abc import Iterable
 from typing import Any
 
 from gslb import config
 from gslb.config import Settings
 from gslb.errors import ConfigError
+from gslb.health.view import HealthView
 from gslb.metrics import DnsCounts
 
 logger = logging.getLogger("gslb.control")
@@ -48,8 +49,6 @@ READY = "ready"
 SERVING = "serving"
 COUNT = "count"
 COUNTS = "counts"
-
-Key = tuple[str, str]  # (pool, member address), as the health monitor names a member
 
 
 class ControlChannel:
@@ -147,15 +146,15 @@ def settings_of(message: dict[str, Any]) -> Settings:
     return config.loads(json.dumps(message["settings"]))
 
 
-def down_message(down: Iterable[Key]) -> dict[str, Any]:
-    return {"kind": DOWN, "members": sorted(down)}
+def down_message(view: HealthView) -> dict[str, Any]:
+    return {"kind": DOWN, **view.document()}
 
 
-def down_of(message: dict[str, Any]) -> frozenset[Key]:
-    """The members a ``down`` message names; ValueError if it is not one."""
+def down_of(message: dict[str, Any]) -> HealthView:
+    """The health a ``down`` message carries; ValueError (TypeError, KeyError) if it is not one."""
     if message.get("kind") != DOWN:
         raise ValueError(f"expected the down set, got {message.get('kind')!r}")
-    return frozenset((str(pool), str(address)) for pool, address in message["members"])
+    return HealthView.of(message)
 
 
 def revision_message(kind: str, revision: int) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from gslb import gcpause, snapshot
 from gslb.dns.pools import PoolCompiler
 from gslb.errors import StoreError
+from gslb.health.view import HealthView
 from gslb.model import Inventory
 from gslb.store import Store
 from gslb.zonefile import LoadedZone
@@ -27,6 +28,7 @@ log = logging.getLogger("gslb.follower")
 DEFAULT_INTERVAL = 0.025
 DELTA = "store-delta"  # the reason logged for an incremental update
 HEALTH = "health"  # ... and for one that only health checks asked for
+DRAIN = "drain"  # ... and for one a drain deadline asked for
 
 
 class SnapshotFollower:
@@ -46,16 +48,16 @@ class SnapshotFollower:
         self.interval = interval
         self.ttl_bounds = ttl_bounds
         self.current: snapshot.Snapshot | None = None
-        self.unhealthy: frozenset[tuple[str, str]] = frozenset()  # what the health monitor says
+        self.health = HealthView()  # what the health monitor says
         self._store_failing = False
         self._rebuild = asyncio.Lock()
         self._wake = asyncio.Event()
         self._compiler = PoolCompiler()
 
-    def set_health(self, unhealthy: frozenset[tuple[str, str]]) -> None:
-        """The members the health monitor finds down: served after one update, at once (it wakes
-        the loop rather than waiting for the next poll)."""
-        self.unhealthy = unhealthy
+    def set_health(self, health: HealthView) -> None:
+        """What the health monitor finds: served after one update, at once (it wakes the loop
+        rather than waiting for the next poll)."""
+        self.health = health
         self._wake.set()
 
     def wake(self) -> None:
@@ -78,7 +80,14 @@ class SnapshotFollower:
         while True:
             if not await self.poll():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                    await asyncio.wait_for(self._wake.wait(), self._sleep())
+
+    def _sleep(self) -> float:
+        """Until the next poll, or the next drain deadline if that comes first."""
+        deadlines = self.current.deadlines if self.current is not None else {}
+        if not deadlines:
+            return self.interval
+        return max(0.0, min(self.interval, min(deadlines.values()) - time.time()))
 
     async def poll(self) -> bool:
         """Rebuild if the store moved or health changed; True if it did."""
@@ -96,8 +105,12 @@ class SnapshotFollower:
         if self.current is None or revision != self.current.revision:
             await self.rebuild("store")
             return True
-        if self.current.unhealthy != self.unhealthy:
+        current = self.current
+        if current.unhealthy != self.health.down or current.unsettled != self.health.unsettled:
             await self.rebuild(HEALTH)
+            return True
+        if current.deadlines and min(current.deadlines.values()) <= time.time():
+            await self.rebuild(DRAIN)
             return True
         return False
 
@@ -108,7 +121,11 @@ class SnapshotFollower:
 
     async def rebuild(self, reason: str) -> None:
         async with self._rebuild:
-            if reason in ("store", HEALTH) and self.current is not None and await self._update(self.current):
+            if (
+                reason in ("store", HEALTH, DRAIN)
+                and self.current is not None
+                and await self._update(self.current)
+            ):
                 return
             try:
                 revision, inventory = await asyncio.to_thread(self.store.load)
@@ -130,21 +147,25 @@ class SnapshotFollower:
             return True
         if delta is None:
             return False
-        unhealthy = self.unhealthy
-        if delta.revision == current.revision and unhealthy == current.unhealthy:
+        health, now = self.health, time.time()
+        due = any(deadline <= now for deadline in current.deadlines.values())
+        unchanged = health.down == current.unhealthy and health.unsettled == current.unsettled
+        if delta.revision == current.revision and unchanged and not due:
             return True
         updated = await asyncio.to_thread(
             snapshot.update,
             current,
             delta.pools,
             delta.revision,
-            unhealthy,
+            health.down,
             ttl_bounds=self.ttl_bounds,
             compiler=self._compiler,
+            unsettled=health.unsettled,
+            now=now,
         )
         if updated is None:
             return False
-        self._publish(updated, DELTA if delta.pools else HEALTH)
+        self._publish(updated, DELTA if delta.pools else HEALTH)  # a drain's is a health-like update
         return True
 
     def _build(self, inventory: Inventory, revision: int) -> snapshot.Snapshot:
@@ -153,9 +174,10 @@ class SnapshotFollower:
                 self.zones,
                 inventory,
                 revision,
-                unhealthy=self.unhealthy,
+                unhealthy=self.health.down,
                 ttl_bounds=self.ttl_bounds,
                 compiler=self._compiler,
+                unsettled=self.health.unsettled,
             )
 
     def _publish(self, built: snapshot.Snapshot, reason: str) -> None:

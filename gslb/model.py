@@ -43,7 +43,9 @@ class AdminState(StrEnum):
     """An operator's decision about a member, independent of health."""
 
     ENABLED = "enabled"
-    DRAINED = "drained"  # kept, healthy or not, but given no new answers
+    # Kept, healthy or not; answered at the floor TTL until the caches that may hold it have
+    # expired, then given no new answers (gslb/ttl.py).
+    DRAINED = "drained"
     DISABLED = "disabled"  # out of service
 
 
@@ -179,6 +181,9 @@ class Member:
     state: AdminState = AdminState.ENABLED
     check_overrides: CheckOverrides = CheckOverrides()  # beat the pool's and the check's
     override: HealthOverride | None = None  # replaces the checks' verdict
+    # When the store saw the member become DRAINED (epoch seconds): the store's to set, never
+    # declared, so left out of comparisons (a declaration equals what the store holds).
+    drained_at: float | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

@@ -17,6 +17,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from gslb import ttl
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, resolve
 from gslb.dns.negative import NegativeZone
 from gslb.dns.pools import (
@@ -71,8 +72,13 @@ class Snapshot:
     build_seconds: float = 0.0
     dynamic: dict[bytes, Answer | PoolAnswer] = field(default_factory=dict)
     # What an incremental update needs, kept from the full build (never read by the responder):
-    pools: Mapping[str, Pool] = field(default_factory=dict, repr=False)  # served (TTL-bounded) pools
+    pools: Mapping[str, Pool] = field(default_factory=dict, repr=False)  # declared (TTL-bounded) pools
     unhealthy: frozenset[tuple[str, str]] = frozenset()
+    unsettled: frozenset[str] = frozenset()  # pools with a checked member not settled (gslb/ttl.py)
+    # The pools as answered now (served TTL, draining members still in), and when each one's
+    # drain moves on by itself: the follower updates them then.
+    served: Mapping[str, Pool] = field(default_factory=dict, repr=False)
+    deadlines: Mapping[str, float] = field(default_factory=dict, repr=False)
     dependents: Mapping[dns.name.Name, tuple[Question, ...]] = field(default_factory=dict, repr=False)
     fallback_users: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
@@ -92,18 +98,27 @@ def build(
     unhealthy: Set[tuple[str, str]] = frozenset(),
     ttl_bounds: tuple[int, int] = (0, 86400),
     compiler: PoolCompiler | None = None,
+    unsettled: Set[str] = frozenset(),
+    now: float | None = None,
 ) -> Snapshot:
     """Index the zones and pools and render every question whose answer is known ahead of time.
 
-    ``unhealthy`` holds the (pool, member address) pairs whose health checks fail.
+    ``unhealthy`` holds the (pool, member address) pairs whose health checks fail, ``unsettled``
+    the pools whose checks cannot promise a long TTL now; ``now`` (wall clock) places drains.
     """
     started = time.perf_counter()
     zones = list(zones)
     inventory = _bounded_ttls(inventory or Inventory(), *ttl_bounds)
     by_name = {pool.name: pool for pool in inventory.pools}
     unhealthy = frozenset(unhealthy)
+    unsettled = frozenset(unsettled)
+    served, deadlines = _served(
+        inventory.pools, inventory, ttl_bounds[0], unsettled, time.time() if now is None else now
+    )
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
-    compiled = (compiler or PoolCompiler(rng)).compile(inventory, catalog, unhealthy, pools=by_name)
+    compiled = (compiler or PoolCompiler(rng)).compile(
+        replace(inventory, pools=tuple(served.values())), catalog, unhealthy, pools=served
+    )
     pools = {(owner.canonicalize(), qtype): answer for (owner, qtype), answer in compiled.items()}
     pool_owners = {dns.name.from_text(text) for pool in inventory.pools for text in pool.names}
 
@@ -164,6 +179,9 @@ def build(
         dynamic=dynamic,
         pools=by_name,
         unhealthy=unhealthy,
+        unsettled=unsettled,
+        served=served,
+        deadlines=deadlines,
         dependents={owner: tuple(questions) for owner, questions in dependents.items()},
         fallback_users=_fallback_users(by_name),
     )
@@ -176,6 +194,8 @@ def update(
     unhealthy: Set[tuple[str, str]] | None = None,
     ttl_bounds: tuple[int, int] = (0, 86400),
     compiler: PoolCompiler | None = None,
+    unsettled: Set[str] | None = None,
+    now: float | None = None,
 ) -> Snapshot | None:
     """``old`` with the ``changed`` pools and the new health, touching only what they reach.
 
@@ -186,7 +206,9 @@ def update(
     deleted, renamed, emptied, or re-pointed): a full ``build`` handles that.
     """
     started = time.perf_counter()
+    now = time.time() if now is None else now
     unhealthy = old.unhealthy if unhealthy is None else frozenset(unhealthy)
+    unsettled = old.unsettled if unsettled is None else frozenset(unsettled)
     new_pools: dict[str, Pool] = {}
     for name, written in changed.items():
         before = old.pools.get(name)
@@ -203,12 +225,24 @@ def update(
     sick = {
         name for name in down_before.keys() | down_now.keys() if down_before.get(name) != down_now.get(name)
     }
-    affected = {name for name in new_pools.keys() | sick if name in old.pools}
+    due = {name for name, deadline in old.deadlines.items() if deadline <= now}
+    affected = {
+        name for name in new_pools.keys() | sick | (unsettled ^ old.unsettled) | due if name in old.pools
+    }
     for name in list(affected):
         affected |= old.fallback_users.get(name, frozenset())
     pools = {**old.pools, **new_pools}
     inventory = replace(old.inventory, pools=tuple(pools[pool.name] for pool in old.inventory.pools))
-    compiled = (compiler or PoolCompiler()).compile(inventory, catalog, unhealthy, only=affected, pools=pools)
+    served = dict(old.served)
+    deadlines = {name: deadline for name, deadline in old.deadlines.items() if name not in affected}
+    fresh, fresh_deadlines = _served(
+        (pools[name] for name in affected), inventory, ttl_bounds[0], unsettled, now
+    )
+    served.update(fresh)
+    deadlines.update(fresh_deadlines)
+    compiled = (compiler or PoolCompiler()).compile(
+        inventory, catalog, unhealthy, only=affected, pools=served
+    )
     answers = dict(old.dynamic)
     owners: set[dns.name.Name] = set()
     for name in affected:
@@ -241,7 +275,28 @@ def update(
         build_seconds=time.perf_counter() - started,
         pools=pools,
         unhealthy=unhealthy,
+        unsettled=unsettled,
+        served=served,
+        deadlines=deadlines,
     )
+
+
+def _served(
+    pools: Iterable[Pool], inventory: Inventory, floor: int, unsettled: frozenset[str], now: float
+) -> tuple[dict[str, Pool], dict[str, float]]:
+    """The pools as answered at ``now`` (gslb/ttl.py), and the deadlines of those still draining."""
+    checks = {check.name: check for check in inventory.checks}
+    served: dict[str, Pool] = {}
+    deadlines: dict[str, float] = {}
+    for pool in pools:
+        if pool.health_check is None and all(m.drained_at is None for m in pool.members):
+            served[pool.name] = pool  # most pools of a large node: nothing watches or drains them
+            continue
+        how = ttl.served(pool, checks, floor, pool.name in unsettled, now)
+        served[pool.name] = ttl.as_served(pool, how)
+        if how.until is not None:
+            deadlines[pool.name] = how.until
+    return served, deadlines
 
 
 def _shape(pool: Pool) -> tuple[object, ...]:

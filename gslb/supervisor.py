@@ -48,10 +48,11 @@ from gslb.api.app import ApiContext, ApiServer, create_app
 from gslb.api.auth import TokenTable
 from gslb.api.observe import Check
 from gslb.config import Settings
-from gslb.control import ControlChannel, Key
+from gslb.control import ControlChannel
 from gslb.dns.server import check_free
 from gslb.errors import ConfigError, GslbError, ZoneError
 from gslb.health.process import HealthProcess
+from gslb.health.view import HealthView
 from gslb.metrics import DnsCounts, WorkerTally
 from gslb.store import Store
 from gslb.zonefile import LoadedZone
@@ -88,7 +89,8 @@ def supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
 
 async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
     supervisor = Supervisor(settings, zones=zones)
-    health = HealthProcess(settings.db, settings.log_level, supervisor.relay_down)
+    bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+    health = HealthProcess(settings.db, settings.log_level, supervisor.relay_down, ttl_bounds=bounds)
     # The API listens before any worker answers: whoever sees answers can use the API as well.
     api = await _start_api(settings, supervisor, health)
     health.start()
@@ -110,6 +112,7 @@ async def _start_api(settings: Settings, supervisor: Supervisor, health: HealthP
         lambda: supervisor.zones,
         revisions=supervisor.revisions,
         health=health,
+        ttl_bounds=(settings.pool_ttl_floor, settings.pool_ttl_ceiling),
     )
     app = create_app(context)
     observe.watch_workers(app, supervisor)
@@ -191,16 +194,16 @@ class Supervisor:
         self.command = command
         self.zones = list(zones)
         self.workers: dict[int, Worker] = {}
-        self.down: frozenset[Key] = frozenset()
+        self.health = HealthView()
         self.tally = WorkerTally()
         self._slots: list[asyncio.Task[None]] = []
         self._reloading: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    def relay_down(self, down: frozenset[Key]) -> None:
-        """The health monitor's down set, to every worker now and to each one started later."""
-        self.down = down
-        message = control.down_message(down)
+    def relay_down(self, health: HealthView) -> None:
+        """The health monitor's verdicts, to every worker now and to each one started later."""
+        self.health = health
+        message = control.down_message(health)
         for worker in self.workers.values():
             if worker.running:
                 worker.channel.send(message)
@@ -382,7 +385,7 @@ class Supervisor:
         # The worker reads both before it builds its first snapshot. A worker that is gone already
         # is seen by _until_ready.
         channel.send(control.settings_message(self.settings))
-        channel.send(control.down_message(self.down))
+        channel.send(control.down_message(self.health))
         worker.listener = asyncio.get_running_loop().create_task(self._listen(worker))
         return worker
 
@@ -464,8 +467,8 @@ class WorkerLink:
     def __init__(self, index: int, channel: ControlChannel) -> None:
         self.index = index
         self.channel = channel
-        self.down: frozenset[Key] = frozenset()
-        """The members the health checks find down, as of start-up (``receive_settings``)."""
+        self.down = HealthView()
+        """What the health checks found, as of start-up (``receive_settings``)."""
 
     @classmethod
     def from_stdin(cls, index: int) -> WorkerLink:
@@ -510,7 +513,7 @@ class WorkerLink:
         """Tell the supervisor this worker now answers from the snapshot of store ``revision``."""
         self.channel.send(control.revision_message(control.SERVING, revision))
 
-    async def run(self, on_down: Callable[[frozenset[Key]], None], counts: Callable[[], DnsCounts]) -> None:
+    async def run(self, on_down: Callable[[HealthView], None], counts: Callable[[], DnsCounts]) -> None:
         """Hand every down set the supervisor relays to ``on_down``, answer each count request with
         ``counts()``; return when the supervisor is gone (its end of the channel closed, however it
         died).

@@ -25,6 +25,7 @@ from gslb.dns.server import DnsServer
 from gslb.errors import StoreError
 from gslb.health.process import HealthProcess
 from gslb.store import Store
+from gslb.ttl import DEFAULT_FLOOR
 from gslb.zonefile import LoadedZone
 
 logger = logging.getLogger("gslb.api")
@@ -56,6 +57,7 @@ class ApiContext:
     revisions: Callable[[], dict[str, int]] = dict
     health: HealthProcess | None = None  # the node's health monitor: states, passive results
     dns: DnsServer | None = None  # the lone process's DNS server (its counters), if any
+    ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400)  # pool_ttl_floor, _ceiling: drain promises
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a store call off the event loop; a refused write becomes its problem document."""

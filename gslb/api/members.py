@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from gslb import ttl
 from gslb.api.app import API_PREFIX, context, json_body, json_response
 from gslb.api.codec import canonical_address, decode_member, etag, member_document, member_fields
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import Problem, not_found
 from gslb.api.writes import write
 from gslb.declare import valid_object_name
-from gslb.model import Member, Pool
+from gslb.health.status import rfc3339, wall_time
+from gslb.model import AdminState, Member, Pool
 from gslb.store.checks import member_name
 
+CACHES_CLEAR_AT = "Caches-Clear-At"
 PATCH_ATTEMPTS = 5  # as for pools (gslb/api/resources.py)
 MEMBERS = f"{API_PREFIX}/pools/{{name}}/members"
 MEMBER = f"{MEMBERS}/{{address}}"
@@ -31,7 +34,8 @@ async def list_members(request: web.Request) -> web.Response:
 
 async def get_member(request: web.Request) -> web.Response:
     pool = await _pool(request)
-    return tagged(request, member_document(_member(pool, request.match_info["address"])))
+    member = _member(pool, request.match_info["address"])
+    return tagged(request, member_document(member), headers=await _drain_promise(request, pool.name, member))
 
 
 async def create_member(request: web.Request) -> web.Response:
@@ -41,7 +45,7 @@ async def create_member(request: web.Request) -> web.Response:
     guard = _guard(request, pool, member.address, absent_field="address")
     await _put(request, pool, member, guard)
     location = f"{API_PREFIX}/pools/{pool.name}/members/{member.address}"
-    return tagged(request, member_document(member), 201, {"Location": location})
+    return tagged(request, member_document(member), 201, {"Location": location})  # new: never answered
 
 
 async def replace_member(request: web.Request) -> web.Response:
@@ -50,7 +54,8 @@ async def replace_member(request: web.Request) -> web.Response:
     member = decode_member(pool, request.match_info["address"], body)
     guard = _guard(request, pool, member.address)
     await _put(request, pool, member, guard)
-    return tagged(request, member_document(member), 200 if guard.existed else 201)
+    headers = await _drain_promise(request, pool.name, member)
+    return tagged(request, member_document(member), 200 if guard.existed else 201, headers)
 
 
 async def patch_member(request: web.Request) -> web.Response:
@@ -67,7 +72,9 @@ async def patch_member(request: web.Request) -> web.Response:
             if guard.moved and guard.conditions.if_match is None and attempt + 1 < PATCH_ATTEMPTS:
                 continue
             raise
-        return tagged(request, member_document(member))
+        return tagged(
+            request, member_document(member), headers=await _drain_promise(request, pool.name, member)
+        )
     raise RuntimeError("unreachable: the last attempt returns or raises")
 
 
@@ -78,6 +85,28 @@ async def delete_member(request: web.Request) -> web.Response:
     store = context(request).store
     await write(request, lambda who: store.delete_member(pool.name, address, who, guard))
     return web.Response(status=204)
+
+
+async def _drain_promise(request: web.Request, pool_name: str, member: Member) -> dict[str, str]:
+    """For a drained member, ``Caches-Clear-At``: when no resolver can still hold an answer with it
+    (gslb/ttl.py), the moment its site may be stopped. Read back from the store, which set the
+    drain's start; nothing for any other state."""
+    if member.state is not AdminState.DRAINED:
+        return {}
+    api = context(request)
+    pool = await api.blocking(lambda: api.store.pool(pool_name))
+    stored = next((m for m in pool.members if m.address == member.address), None) if pool else None
+    if pool is None or stored is None:
+        return {}  # deleted meanwhile: nothing to wait for
+    name = pool.health_check
+    check = await api.blocking(lambda: api.store.check(name)) if name is not None else None
+    floor, ceiling = api.ttl_bounds
+    bounded = ttl.bounded(pool, floor, ceiling)
+    stable = ttl.stable_ttl(bounded, {check.name: check} if check is not None else {}, floor)
+    clear = ttl.caches_clear_at(stored, stable, floor)
+    if clear is None:
+        return {}  # drained from disabled, or before drains had a time: withdrawn at once
+    return {CACHES_CLEAR_AT: rfc3339(wall_time(clear))}
 
 
 async def _pool(request: web.Request) -> Pool:

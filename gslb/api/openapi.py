@@ -168,6 +168,14 @@ def document() -> dict[str, Any]:
                     "required": True,
                     "schema": {"type": "string", "pattern": f"^{API_PREFIX}/"},
                 },
+                "Caches-Clear-At": {
+                    "description": (
+                        "a drained member only: when no resolver can still hold an answer with it, so"
+                        " its site may be stopped; until shortly before, it is still answered, at the"
+                        " floor TTL"
+                    ),
+                    "schema": {"type": "string", "format": "date-time"},
+                },
             },
         },
     }
@@ -243,7 +251,7 @@ def member_paths() -> Paths:
     pool = name_parameter("the pool's name")
     member = ref("Member")
     listed = schemas.closed({"members": {"type": "array", "items": member}}, ["members"])
-    replaced = {**tagged(member), "201": tagged(member, "created")["200"]}
+    replaced = {**tagged(member, drains=True), "201": tagged(member, "created")["200"]}
     return {
         members: {
             "get": operation(
@@ -266,7 +274,7 @@ def member_paths() -> Paths:
                 "pools",
                 "Get one member with its ETag",
                 (pool, ADDRESS, IF_NONE_MATCH),
-                {**tagged(member), "304": NOT_MODIFIED},
+                {**tagged(member, drains=True), "304": NOT_MODIFIED},
                 (*READ, 400, 404),
             ),
             "put": operation(
@@ -283,7 +291,7 @@ def member_paths() -> Paths:
                 "pools",
                 "Change some of a member's fields (drain it, re-weigh it, force it down), keep the others",
                 (pool, ADDRESS, IF_MATCH),
-                tagged(member),
+                tagged(member, drains=True),
                 (*WRITE, 404, 412),
                 body=request_body("MemberPatch", {"state": "drained"}),
             ),
@@ -468,9 +476,12 @@ def ok(schema: Schema, description: str = "OK", headers: Mapping[str, Any] | Non
     return {"200": content({"schema": schema}, description, headers)}
 
 
-def tagged(schema: Schema, description: str = "OK") -> Responses:
-    """A representation of one object, with its ETag."""
-    return ok(schema, description, {"ETag": {"$ref": "#/components/headers/ETag"}})
+def tagged(schema: Schema, description: str = "OK", drains: bool = False) -> Responses:
+    """A representation of one object, with its ETag (and, for a member, its drain's promise)."""
+    headers = {"ETag": {"$ref": "#/components/headers/ETag"}}
+    if drains:
+        headers["Caches-Clear-At"] = {"$ref": "#/components/headers/Caches-Clear-At"}
+    return ok(schema, description, headers)
 
 
 def created(schema: Schema) -> Responses:

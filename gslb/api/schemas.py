@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from gslb import declare
+from gslb import declare, ttl
 from gslb.api.changes import MAX_LIMIT
 from gslb.api.health import MAX_REASON
 from gslb.health.status import HealthState
@@ -281,6 +281,9 @@ MEMBER_HEALTH = representation(
             "successes": {"type": "integer", "minimum": 0},
             "failures": {"type": "integer", "minimum": 0},
             "last": nullable(LAST_RESULT),
+            # When resolvers have forgotten the answer from before the last change (gslb/ttl.py).
+            "caches_clear_at": nullable(DATE_TIME),
+            "drain": nullable({"type": "string", "enum": [ttl.DRAINING, ttl.DRAINED]}),
         }
     )
 )

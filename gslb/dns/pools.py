@@ -221,7 +221,7 @@ class PoolCompiler:
                 "pool all down; trying its fallback", extra={"pool": source.name, "fallback": source.fallback}
             )
         log.warning("pool all down; answering NODATA", extra={"pool": pool.name, "owner": owner.to_text()})
-        nodata = Resolution(RCODE_NOERROR, True, (), (zone.negative_soa,))
+        nodata = Resolution(RCODE_NOERROR, True, (), (_soa_for(zone.negative_soa, pool.ttl),))
         return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
 
 
@@ -272,6 +272,17 @@ def _resolution(
             rest = resolve(catalog, target, qtype).answer
         return Resolution(RCODE_NOERROR, True, (cname, *rest))
     return Resolution(RCODE_NOERROR, True, (_rrset(owner, qtype, pool.ttl, addresses),))
+
+
+def _soa_for(soa: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
+    """The zone's negative SOA, cached no longer than the pool's answers: resolvers must ask an
+    all-down pool again as soon as they would ask a healthy one, or a member's return waits out
+    the zone's negative TTL (RFC 2308: the SOA's TTL bounds how long NODATA is cached)."""
+    if soa.ttl <= ttl:
+        return soa
+    shorter: dns.rrset.RRset = soa.copy()
+    shorter.ttl = ttl
+    return shorter
 
 
 def _rrset(owner: dns.name.Name, rdtype: int, ttl: int, values: Iterable[str]) -> dns.rrset.RRset:

@@ -24,6 +24,7 @@ from gslb.health.monitor import HealthMonitor
 from gslb.health.state import ProbeResult
 from gslb.model import Inventory, Pool
 from gslb.store import Store
+from gslb.ttl import DEFAULT_FLOOR
 
 logger = logging.getLogger("gslb.health")
 
@@ -98,7 +99,7 @@ async def answer(request: Mapping[str, Any], follower: InventoryFollower) -> dic
         return protocol.error_reply(request_id, exc)
 
 
-async def serve(store: Store) -> None:
+async def serve(store: Store, ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400)) -> None:
     """The child's life: until its stdin closes."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -111,7 +112,7 @@ async def serve(store: Store) -> None:
 
     reader = asyncio.StreamReader(limit=protocol.MAX_LINE)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    monitor = HealthMonitor(lambda down: send({"down": sorted(down)}))
+    monitor = HealthMonitor(lambda view: send(view.document()), ttl_bounds=ttl_bounds)
     follower = InventoryFollower(store, monitor)
     handling = loop.create_task(_requests(reader, follower, send, stopping))
     try:

@@ -38,12 +38,13 @@ from gslb.health import state
 from gslb.health.latency import LatencyRecorder
 from gslb.health.probes import HttpCheck, probe_http, probe_tcp
 from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
-from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health
+from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health, rfc3339, wall_time
+from gslb.health.view import HealthView, Key
 from gslb.model import Check, CheckType, HealthOverride, Inventory, Pool, effective_check
+from gslb.ttl import DEFAULT_FLOOR, bounded, stable_ttl
 
 log = logging.getLogger("gslb.health")
 
-Key = tuple[str, str]  # (pool, member address)
 PROBE_RATE = 2000.0
 """Probe starts per second, at most (bursts of PROBE_BURST): 2,000 members at 1 s each fit."""
 PROBE_BURST = 500
@@ -70,28 +71,31 @@ class HealthMonitor:
 
     def __init__(
         self,
-        publish: Callable[[frozenset[Key]], None],
+        publish: Callable[[HealthView], None],
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         rate: float = PROBE_RATE,
         burst: int = PROBE_BURST,
+        ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400),
     ) -> None:
         self.publish = publish
+        self.ttl_bounds = ttl_bounds
         self.clock = clock
         self.wall = wall
         self.rng = rng or random.Random()
         self.bucket = TokenBucket(rate, burst, clock())
         self.targets: dict[Key, Target] = {}
         self.health: dict[Key, MemberHealth] = {}
+        self.clears: dict[Key, float] = {}  # after each transition: when no cache holds the old answer
         self.latency = LatencyRecorder()
         self.revision = 0  # the store revision of the inventory followed
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._inventory: Inventory | None = None
         self._pools: dict[str, Pool] = {}
         self._checks: dict[str, Check] = {}
-        self._down: frozenset[Key] = frozenset()
+        self._view = HealthView()
 
     def sync(self, inventory: Inventory, revision: int = 0) -> None:
         """Check what ``inventory`` says to check: start, restart and stop tasks as it changed."""
@@ -112,6 +116,7 @@ class HealthMonitor:
         for key in self.targets.keys() - wanted.keys():
             self._stop(key)
             self.health.pop(key, None)
+            self.clears.pop(key, None)
         for key, target in wanted.items():
             previous = self.targets.get(key)
             if previous == target:
@@ -120,6 +125,7 @@ class HealthMonitor:
                 self._stop(key)
                 if not target.probes_like(previous):
                     self.health.pop(key, None)
+                    self.clears.pop(key, None)
             self.targets[key] = target
             self.health.setdefault(key, MemberHealth())
             if target.check is not None and target.check.type.probed:
@@ -149,7 +155,17 @@ class HealthMonitor:
         healths = {
             m.address: h for m in pool.members if (h := self.health.get((name, m.address))) is not None
         }
-        return pool_health(pool, self._check_of(pool), healths)
+        clears = {m.address: c for m in pool.members if (c := self.clears.get((name, m.address))) is not None}
+        return pool_health(
+            bounded(pool, *self.ttl_bounds),
+            self._check_of(pool),
+            healths,
+            checks=self._checks,
+            floor=self.ttl_bounds[0],
+            unsettled=name in self._view.unsettled,
+            now=self.wall(),
+            clears=clears,
+        )
 
     def report(self, pool: str | None = None) -> HealthReport:
         """One pool (HealthRefusedError if unknown), or every pool the monitor has a say about: those
@@ -165,7 +181,11 @@ class HealthMonitor:
 
     def down(self) -> frozenset[Key]:
         """The members that must not be answered now: failing their checks or forced down."""
-        return self._down
+        return self._view.down
+
+    def view(self) -> HealthView:
+        """What was published last: the down members and the unsettled pools."""
+        return self._view
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -206,21 +226,43 @@ class HealthMonitor:
         return self._checks.get(pool.health_check) if pool.health_check else None
 
     def _observe(self, key: Key, check: Check, result: ProbeResult) -> None:
-        health, transition = state.observe(self.health[key], result, self.wall(), check.rise, check.fall)
+        before = self.health[key]
+        health, transition = state.observe(before, result, self.wall(), check.rise, check.fall)
         self.health[key] = health
         if transition is not None:
-            state.log_transition(transition, pool=key[0], member=key[1], check=check.name)
+            # Answers handed out just before the change live on for the TTL they carried.
+            clear = self.clears[key] = transition.at + self._served_ttl(key[0])
+            state.log_transition(
+                transition,
+                pool=key[0],
+                member=key[1],
+                check=check.name,
+                caches_clear_at=rfc3339(wall_time(clear)),
+            )
             self._republish()
+        elif health.settled(check.rise) != before.settled(check.rise):
+            self._republish()  # the pool's TTL changes (gslb/ttl.py), its answers do not
+
+    def _served_ttl(self, name: str) -> int:
+        """The TTL the pool's answers carry now, as the answering processes compute it."""
+        floor, ceiling = self.ttl_bounds
+        if name in self._view.unsettled:
+            return floor
+        return stable_ttl(bounded(self._pool(name), floor, ceiling), self._checks, floor)
 
     def _republish(self) -> None:
-        down = frozenset(
-            key
-            for key, target in self.targets.items()
-            if not self.health.get(key, MemberHealth()).effective_up(target.override)
-        )
-        if down != self._down:
-            self._down = down
-            self.publish(down)
+        down: set[Key] = set()
+        unsettled: set[str] = set()
+        for key, target in self.targets.items():
+            health = self.health.get(key, MemberHealth())
+            if not health.effective_up(target.override):
+                down.add(key)
+            if target.check is not None and target.override is None and not health.settled(target.check.rise):
+                unsettled.add(key[0])
+        view = HealthView(frozenset(down), frozenset(unsettled))
+        if view != self._view:
+            self._view = view
+            self.publish(view)
 
 
 def _targets(inventory: Inventory) -> dict[Key, Target]:

@@ -183,9 +183,9 @@ async def _timed(probe: Callable[[], Awaitable[ProbeResult]], timeout: float) ->
         result = ProbeResult(False, f"name resolution failed: {exc.strerror or exc}")
     except OSError as exc:
         reason = _ERRNO_REASONS.get(exc.errno or 0) or f"network error: {exc.strerror or exc}"
-        result = ProbeResult(False, reason)
+        result = ProbeResult(False, reason, refused=exc.errno == errno.ECONNREFUSED)
     latency = time.monotonic() - started
-    return ProbeResult(result.ok, result.reason, latency)
+    return ProbeResult(result.ok, result.reason, latency, result.refused)
 
 
 def _status(line: bytes) -> int | None:

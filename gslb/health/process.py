@@ -29,9 +29,10 @@ from typing import Any
 from gslb import log as logs
 from gslb.errors import HealthUnavailableError
 from gslb.health import child, protocol
-from gslb.health.monitor import Key
 from gslb.health.status import HealthReport, MemberStatus
+from gslb.health.view import HealthView
 from gslb.store import Store
+from gslb.ttl import DEFAULT_FLOOR
 
 logger = logging.getLogger("gslb.health")
 
@@ -50,11 +51,16 @@ class HealthProcess:
         self,
         db: str,
         log_level: str,
-        on_down: Callable[[frozenset[Key]], None],
+        on_down: Callable[[HealthView], None],
         *,
         request_timeout: float = REQUEST_TIMEOUT,
+        ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400),
     ) -> None:
-        self.command = [sys.executable, "-m", "gslb.health.process", "--db", db, "--log-level", log_level]
+        floor, ceiling = ttl_bounds
+        self.command = [
+            *(sys.executable, "-m", "gslb.health.process", "--db", db, "--log-level", log_level),
+            *("--ttl-floor", str(floor), "--ttl-ceiling", str(ceiling)),
+        ]
         self.on_down = on_down
         self.request_timeout = request_timeout
         self._child: asyncio.subprocess.Process | None = None
@@ -157,7 +163,7 @@ class HealthProcess:
         try:
             message = protocol.decode(line)
             if "down" in message:
-                self.on_down(frozenset((str(pool), str(address)) for pool, address in message["down"]))
+                self.on_down(HealthView.of(message))
                 return
             reply = self._pending.get(message["id"])
         except (ValueError, TypeError, KeyError) as exc:
@@ -177,11 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gslb.health.process", description=__doc__)
     parser.add_argument("--db", required=True, help="the store's SQLAlchemy URL")
     parser.add_argument("--log-level", default="info")
+    # The server's pool TTL bounds: the monitor reports how long caches hold an answer.
+    parser.add_argument("--ttl-floor", type=int, default=DEFAULT_FLOOR)
+    parser.add_argument("--ttl-ceiling", type=int, default=86400)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     store = Store.open(args.db)
     try:
-        asyncio.run(child.serve(store))
+        asyncio.run(child.serve(store, (args.ttl_floor, args.ttl_ceiling)))
     except KeyboardInterrupt:
         pass
     finally:

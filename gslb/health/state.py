@@ -8,6 +8,13 @@ Hysteresis: a member goes DOWN only after ``fall`` consecutive failures and come
 after ``rise`` consecutive successes, so a target that alternates success and failure keeps its
 state instead of flapping in and out of answers (with rise = fall = 2 it never changes).
 
+A refused connection is the exception on the way down: the member's host answered, at once, that
+nothing listens on the port (a stopped service, a VIP whose real servers are all gone). That is
+not the lost packet or slow answer ``fall`` is there to absorb, so one refusal takes the member
+DOWN; gslb/ttl.py counts on it to keep the stale-cache window short. The way back still takes
+``rise`` successes, so a target alternating between refusing and answering goes down once and
+stays down instead of flapping.
+
 Start-up: a member starts UNKNOWN, and UNKNOWN *counts as up*. The first success makes it UP at
 once (it was served already, so ``rise`` has nothing to protect), and ``fall`` consecutive
 failures make it DOWN, exactly as for a member that was UP. So a restarted server (or a newly
@@ -58,6 +65,9 @@ class ProbeResult:
     ok: bool
     reason: str
     latency: float = 0.0  # seconds; 0 when unknown (pushed results)
+    # The target's host answered that nothing listens (TCP RST): not a lost packet or a slow
+    # server but a definite "no", so it takes the member down at once (``observe``).
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,11 @@ class MemberHealth:
         """Whether the checks let the member answer: UNKNOWN counts as up."""
         return self.state is not State.DOWN
 
+    def settled(self, rise: int) -> bool:
+        """Up on the checks' word, with nothing in the current run that could change it soon: no
+        failure, and ``rise`` successes (a member just checked for the first time is not yet)."""
+        return self.state is State.UP and self.failures == 0 and self.successes >= rise
+
     def effective_up(self, override: Override | None = None) -> bool:
         """The checks' verdict with an operator's override layered on top."""
         if override is Override.FORCE_UP:
@@ -126,7 +141,7 @@ def observe(
     state = health.state
     if result.ok and (state is State.UNKNOWN or (state is State.DOWN and successes >= rise)):
         target, count = State.UP, successes
-    elif not result.ok and state is not State.DOWN and failures >= fall:
+    elif not result.ok and state is not State.DOWN and (failures >= fall or result.refused):
         target, count = State.DOWN, failures
     else:
         return replace(health, successes=successes, failures=failures, last=result, checked=now), None

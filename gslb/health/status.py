@@ -14,12 +14,14 @@ answers "would DNS hand this address out now" rather than leaving operators to c
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from gslb import ttl
 from gslb.health.latency import LatencyHistogram
 from gslb.health.state import MemberHealth, ProbeResult
 from gslb.model import AdminState, AllDown, Check, CheckType, HealthOverride, Member, Pool, PoolKind
@@ -78,6 +80,10 @@ class MemberStatus:
     successes: int  # consecutive, up to the latest result
     failures: int
     last: LastResult | None
+    # The latest moment a resolver may still hold the answer from before the last change (a
+    # transition's, or a drain's "caches clear at"); None: no change to wait out.
+    caches_clear_at: datetime | None = None
+    drain: str | None = None  # "draining" (still answered, at the floor TTL), "drained"; None
 
     def document(self) -> dict[str, Any]:
         return {
@@ -96,6 +102,8 @@ class MemberStatus:
             "successes": self.successes,
             "failures": self.failures,
             "last": None if self.last is None else self.last.document(),
+            "caches_clear_at": None if self.caches_clear_at is None else rfc3339(self.caches_clear_at),
+            "drain": self.drain,
         }
 
     @classmethod
@@ -122,6 +130,8 @@ class MemberStatus:
             successes=int(document["successes"]),
             failures=int(document["failures"]),
             last=None if last is None else LastResult.from_document(last),
+            caches_clear_at=None if (clear := document.get("caches_clear_at")) is None else parse_time(clear),
+            drain=document.get("drain"),
         )
 
 
@@ -203,12 +213,33 @@ def pool_health(
     pool: Pool,
     check: Check | None,
     healths: Mapping[str, MemberHealth],
+    *,
+    checks: Mapping[str, Check] | None = None,
+    floor: int = ttl.DEFAULT_FLOOR,
+    unsettled: bool = False,
+    now: float | None = None,
+    clears: Mapping[str, float] | None = None,
 ) -> PoolHealth:
-    """The status of each member of ``pool``: ``healths`` by address (absent: no result yet)."""
+    """The status of each member of ``pool``: ``healths`` by address (absent: no result yet).
+
+    ``checks`` (by name), ``floor`` and ``unsettled`` say how the pool is served (gslb/ttl.py):
+    a draining member is still in answers until its deadline at ``now``; ``clears`` holds, by
+    address, when caches forget the answers from before each member's last transition.
+    """
+    now = time.time() if now is None else now
+    checks = checks if checks is not None else ({check.name: check} if check is not None else {})
+    how = ttl.served(pool, checks, floor, unsettled, now)
+    stable = ttl.stable_ttl(pool, checks, floor)
+    answering = ttl.as_served(pool, how)
     up = {m.address: _effective_up(m, check, healths.get(m.address)) for m in pool.members}
-    answered, all_down = answered_members(pool, up)
+    answered, all_down = answered_members(answering, up)
+    clears = clears or {}
     members = tuple(
-        _member_status(pool, member, check, healths.get(member.address), up[member.address], answered)
+        replace(
+            _member_status(pool, member, check, healths.get(member.address), up[member.address], answered),
+            caches_clear_at=_clear_time(member, stable, floor, clears.get(member.address)),
+            drain=ttl.drain_phase(member, stable, now),
+        )
         for member in pool.members
     )
     check_type = check.type if check is not None else None
@@ -235,6 +266,12 @@ def answered_members(pool: Pool, up: Mapping[str, bool]) -> tuple[frozenset[str]
                 chosen = eligible(fail_open_candidates(candidates))
         answered.update(family[i].address for i in chosen)
     return frozenset(answered), all_down
+
+
+def _clear_time(member: Member, stable: int, floor: int, transition: float | None) -> datetime | None:
+    drained = ttl.caches_clear_at(member, stable, floor)
+    moments = [t for t in (drained, transition) if t is not None]
+    return wall_time(max(moments)) if moments else None
 
 
 def rfc3339(moment: datetime) -> str:

@@ -163,7 +163,10 @@ _UNSET: dict[str, Any] = {"check_overrides": {}, "override": None}
 
 
 def _fields(value: Site | Pool | Member | Check, exclude: tuple[str, ...]) -> dict[str, Any]:
-    values = {f.name: _json(getattr(value, f.name)) for f in fields(value) if f.name not in exclude}
+    # Fields left out of comparisons (a member's drained_at) are the store's, not a change.
+    values = {
+        f.name: _json(getattr(value, f.name)) for f in fields(value) if f.compare and f.name not in exclude
+    }
     return {k: v for k, v in values.items() if k not in _UNSET or v != _UNSET[k]}
 
 

@@ -8,13 +8,14 @@ only where its value differs, so an unchanged object costs no UPDATE.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, select, true
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from gslb.model import OVERRIDABLE, Check, CheckOverrides, Inventory, Member, Pool, Site
+from gslb.model import OVERRIDABLE, AdminState, Check, CheckOverrides, Inventory, Member, Pool, Site
 from gslb.store.tables import (
     CheckRow,
     MemberHealthRow,
@@ -117,6 +118,7 @@ def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[
                 row.state,
                 check_overrides=_overrides_value(extra),
                 override=extra.override if extra is not None else None,
+                drained_at=row.drained_at,
             )
         )
     pools = []
@@ -187,6 +189,7 @@ def member_value(row: MemberRow) -> Member:
         row.state,
         check_overrides=_overrides_value(row.health),
         override=row.health.override if row.health is not None else None,
+        drained_at=row.drained_at,
     )
 
 
@@ -308,7 +311,21 @@ def _fill_members(row: PoolRow, members: Sequence[Member], sites: Mapping[str, S
             row.members.append(member_row)
         if member_row.site is not sites[member.site]:
             member_row.site = sites[member.site]
-        _assign(member_row, weight=member.weight, priority=member.priority, state=member.state)
+        # Caches may hold a member only if it was answered: draining counts from the write
+        # that took an enabled member out, and stays where it was while the member stays drained.
+        if member.state is not AdminState.DRAINED:
+            drained_at = None
+        elif member_row.state is AdminState.DRAINED:
+            drained_at = member_row.drained_at
+        else:
+            drained_at = time.time() if member_row.state is AdminState.ENABLED else None
+        _assign(
+            member_row,
+            weight=member.weight,
+            priority=member.priority,
+            state=member.state,
+            drained_at=drained_at,
+        )
         if member.override is None and member.check_overrides.empty:
             member_row.health = None
         else:

@@ -308,6 +308,7 @@ class MemberRow(Base):
     weight: Mapped[int]
     priority: Mapped[int]
     state: Mapped[AdminState] = mapped_column(_enum(AdminState, "state"))
+    drained_at: Mapped[float | None] = mapped_column(Float)  # epoch seconds; set by the store
 
     pool: Mapped[PoolRow] = relationship(back_populates="members")
     site: Mapped[SiteRow] = relationship()

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ def test_a_dead_target_shows_its_state_reason_and_time_then_leaves_dns(
             False,
         )
         assert killed <= parse_time(status["changed_at"]) <= datetime.now(UTC)
-        assert status["changed_at"].endswith("Z") and status["failures"] >= 2
+        assert status["changed_at"].endswith("Z") and status["failures"] >= 1  # a refusal: down at once
         assert (status["check"], status["check_type"], status["override"]) == ("tcp", "tcp", None)
         assert status["last"]["ok"] is False and status["last"]["latency_ms"] < 100
 
@@ -180,6 +180,43 @@ def test_a_pool_without_a_check_shows_its_members_unchecked(reader: Api) -> None
         True,
         True,
     )
+
+
+def ttls(server: GslbProcess, pool: str) -> set[int]:
+    response = ask(server.host, server.port, f"{pool}.gslb.example.test.", "A")
+    return {rrset.ttl for rrset in response.answer}
+
+
+def test_a_drain_keeps_the_member_answered_at_the_floor_until_caches_clear_then_withdraws_it(
+    server: GslbProcess, admin: Api
+) -> None:
+    """``checked`` (interval 0.2 s, fall 2) promises nothing beyond the 1 s floor: its answers carry
+    1 s, so a drain serves the member 1 s more and caches clear 1 s after that."""
+    draining, other = CHECKED
+    path = f"/api/v1/pools/checked/members/{draining}"
+    eventually(lambda: answered(server, "checked") == {draining, other})
+    eventually(lambda: ttls(server, "checked") == {1})
+    started = datetime.now(UTC)
+    status, headers, document = admin.call("PATCH", path, {"state": "drained"})
+    try:
+        assert (status, document["state"]) == (200, "drained")
+        clear = parse_time(headers["Caches-Clear-At"])
+        assert 1.5 <= (clear - started).total_seconds() <= 2.5, (started, clear)
+        health = admin.get(f"{path}/health")
+        if datetime.now(UTC) < clear - timedelta(seconds=1.2):  # still before the deadline
+            assert (health["drain"], health["in_answers"]) == ("draining", True)
+            assert draining in answered(server, "checked")
+        assert parse_time(health["caches_clear_at"]) == clear
+        assert admin.call("GET", path)[1]["Caches-Clear-At"] == headers["Caches-Clear-At"]  # stays put
+        eventually(lambda: answered(server, "checked") == {other}, timeout=3.0)
+        assert datetime.now(UTC) >= clear - timedelta(seconds=1.05)  # not withdrawn before the deadline
+        health = admin.get(f"{path}/health")
+        assert (health["drain"], health["in_answers"], health["admin_state"]) == ("drained", False, "drained")
+    finally:
+        status, headers, document = admin.call("PATCH", path, {"state": "enabled"})
+    assert status == 200 and "Caches-Clear-At" not in headers
+    eventually(lambda: answered(server, "checked") == {draining, other})
+    assert admin.get(f"{path}/health")["drain"] is None
 
 
 # --- a passive check ----------------------------------------------------------------------------------

@@ -148,8 +148,11 @@ def test_health_metrics_show_real_checks(tmp_path: Path, api_tokens: ApiTokens) 
 
         def settled() -> bool:
             samples = scrape(server)
-            return series(samples, "gslb_member_up").get((down, "checked")) == 0 and bool(
-                series(samples, "gslb_check_latency_seconds_count").get(("tcp", "checked"))
+            # A refusal takes a member down at once, maybe before the other's first check: wait for both.
+            return (
+                series(samples, "gslb_member_up").get((down, "checked")) == 0
+                and series(samples, "gslb_member_health").get((up, "checked", "up")) == 1
+                and bool(series(samples, "gslb_check_latency_seconds_count").get(("tcp", "checked")))
             )
 
         wait_for(settled)

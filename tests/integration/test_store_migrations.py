@@ -25,9 +25,9 @@ from tests.integration.stores import BACKENDS, empty_database
 def test_upgraded_schema_matches_the_models(backend: str, tmp_path: Path) -> None:
     """``alembic check``: autogenerate finds nothing to add, drop or alter after an upgrade."""
     with empty_database(backend, tmp_path) as url, Store.open(url) as store:
-        assert store.upgrade() == migrate.head() == "0002"
+        assert store.upgrade() == migrate.head() == "0003"
         migrate.check(store.engine)
-        assert store.upgrade() == "0002"  # again: nothing to do
+        assert store.upgrade() == "0003"  # again: nothing to do
         assert store.revision() == 0
         assert set(inspect(store.engine).get_table_names()) >= {
             "sites",
@@ -85,7 +85,7 @@ def test_nodes_starting_together_upgrade_once(tmp_path: Path) -> None:
             thread.start()
         for thread in threads:
             thread.join()
-        assert results == ["0002"] * 3
+        assert results == ["0003"] * 3
 
 
 def test_a_schema_from_a_newer_gslb_is_reported(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_db_upgrade_creates_the_sqlite_file(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "ok sqlite:///gslb.sqlite schema 0002 store revision 0\n"
+    assert done.stdout == "ok sqlite:///gslb.sqlite schema 0003 store revision 0\n"
     assert (tmp_path / "gslb.sqlite").is_file()
 
 
@@ -133,7 +133,7 @@ def test_db_upgrade_takes_the_flag_over_environment_and_file(
     flag = f"sqlite:///{tmp_path / 'flag.sqlite'}"
     assert main(["db", "upgrade", "--config", str(config), "--db", flag]) == 0
     assert sorted(p.name for p in tmp_path.rglob("*.sqlite")) == ["env.sqlite", "flag.sqlite", "toml.sqlite"]
-    assert capsys.readouterr().out.splitlines()[1] == f"ok sqlite:///{nested} schema 0002 store revision 0"
+    assert capsys.readouterr().out.splitlines()[1] == f"ok sqlite:///{nested} schema 0003 store revision 0"
 
 
 def test_db_upgrade_reports_an_unusable_database(capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,7 +165,7 @@ def test_upgrade_to_0002_keeps_a_populated_store(backend: str, tmp_path: Path) -
                 "UPDATE store_revision SET revision = 7",
             ):
                 connection.execute(text(statement))
-        assert store.upgrade() == "0002"
+        assert store.upgrade() == "0003"
         migrate.check(store.engine)
         revision, inventory = store.load()
         assert revision == 7

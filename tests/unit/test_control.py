@@ -14,8 +14,11 @@ from gslb.config import Settings
 from gslb.control import ControlChannel
 from gslb.dns.counters import Totals
 from gslb.errors import ConfigError
+from gslb.health.view import HealthView
 from gslb.metrics import DnsCounts
 from gslb.supervisor import WorkerLink
+
+DEAD_WWW = HealthView(frozenset({("www", "192.0.2.10")}), frozenset({"www"}))
 
 
 def test_a_worker_reads_its_settings_and_the_down_set_before_its_loop_runs() -> None:
@@ -25,14 +28,16 @@ def test_a_worker_reads_its_settings_and_the_down_set_before_its_loop_runs() -> 
     async def send() -> None:
         channel = ControlChannel(supervisor_end)
         channel.send(control.settings_message(settings))
-        channel.send(control.down_message({("www", "192.0.2.10")}))
-        channel.send(control.down_message(set()))
+        channel.send(control.down_message(DEAD_WWW))
+        channel.send(control.down_message(HealthView()))
         await asyncio.sleep(0.05)  # the writer task writes them
 
     asyncio.run(send())
     worker = ControlChannel(worker_end)
     assert control.settings_of(worker.receive_now()) == settings  # blocking: no loop yet
-    assert control.down_of(worker.receive_now()) == {("www", "192.0.2.10")}
+    assert control.down_of(worker.receive_now()) == HealthView(
+        frozenset({("www", "192.0.2.10")}), frozenset({"www"})
+    )
 
     async def rest() -> list[dict[str, object] | None]:
         later = await worker.receive()  # what the blocking reads buffered is not lost
@@ -40,7 +45,7 @@ def test_a_worker_reads_its_settings_and_the_down_set_before_its_loop_runs() -> 
         return [later, await worker.receive()]
 
     later, gone = asyncio.run(rest())
-    assert later is not None and control.down_of(later) == frozenset()
+    assert later is not None and control.down_of(later) == HealthView()
     assert gone is None  # end of file: the supervisor is gone
     worker_end.close()
 
@@ -62,7 +67,7 @@ def test_unreadable_lines_are_skipped_and_partial_lines_wait_for_their_end() -> 
 
 def test_a_start_up_message_out_of_order_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="expected the settings"):
-        control.settings_of(control.down_message(set()))
+        control.settings_of(control.down_message(HealthView()))
     with pytest.raises(ValueError, match="expected the down set"):
         control.down_of(control.revision_message(control.READY, 1))
 
@@ -72,7 +77,7 @@ def test_a_worker_answers_each_count_request_with_its_counts_and_takes_down_sets
     supervisor_end, worker_end = socket.socketpair()
     labels = ("NOERROR", "A", "www")
     answered = [0]
-    downs: list[frozenset[control.Key]] = []
+    downs: list[HealthView] = []
 
     def counts() -> DnsCounts:
         answered[0] += 1
@@ -83,7 +88,7 @@ def test_a_worker_answers_each_count_request_with_its_counts_and_takes_down_sets
         running = asyncio.get_running_loop().create_task(link.run(downs.append, counts))
         supervisor = ControlChannel(supervisor_end)
         supervisor.send(control.count_message())
-        supervisor.send(control.down_message({("www", "192.0.2.10")}))
+        supervisor.send(control.down_message(DEAD_WWW))
         supervisor.send(control.count_message())
         got = []
         for _ in range(2):
@@ -97,7 +102,7 @@ def test_a_worker_answers_each_count_request_with_its_counts_and_takes_down_sets
     first, second = asyncio.run(scenario())
     assert (first.totals.queries, second.totals.queries) == ({labels: 1}, {labels: 2})
     assert first.built_at == 1.5
-    assert downs == [frozenset({("www", "192.0.2.10")})]
+    assert downs == [DEAD_WWW]
     worker_end.close()
 
 

@@ -238,3 +238,31 @@ def test_the_token_bucket_never_exceeds_its_rate(gaps: list[float]) -> None:
     for i, begin in enumerate(starts):
         for j in range(i, len(starts)):
             assert j - i + 1 <= burst + rate * (starts[j] - begin) + 1e-6
+
+
+RST = ProbeResult(False, "connect refused", 0.001, refused=True)
+
+
+def test_a_refused_connection_takes_a_member_down_at_once() -> None:
+    """Nothing listens: not a lost packet, so ``fall`` has nothing to absorb."""
+    for start in (MemberHealth(), MemberHealth(State.UP, successes=5)):
+        health, transition = observe(start, RST, 1.0, rise=2, fall=3)
+        assert health.state is State.DOWN and health.failures == 1
+        assert transition is not None and (transition.reason, transition.count) == ("connect refused", 1)
+    # A timeout or an HTTP error still needs ``fall`` of them in a row.
+    assert observe(MemberHealth(State.UP), BAD, 1.0, rise=2, fall=3)[0].state is State.UP
+
+
+def test_a_target_alternating_between_refusing_and_answering_goes_down_once_and_stays() -> None:
+    history = replay([OK, OK] + [RST, OK] * 50)
+    assert [t.current for _, t in history if t] == [State.UP, State.DOWN]
+
+
+def test_settled_means_up_with_rise_successes_and_no_failure_in_the_run() -> None:
+    up, _ = observe(MemberHealth(), OK, 1.0)
+    assert up.state is State.UP and not up.settled(rise=2)  # the first success: up, not yet settled
+    up, _ = observe(up, OK, 2.0)
+    assert up.settled(rise=2)
+    wobbly, _ = observe(up, BAD, 3.0)
+    assert wobbly.state is State.UP and not wobbly.settled(rise=2)  # in its fall window
+    assert not MemberHealth(State.DOWN, successes=5).settled(rise=2)

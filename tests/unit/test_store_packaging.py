@@ -29,7 +29,7 @@ def test_the_migrations_are_a_package_resource() -> None:
     location = files("gslb.migrations")
     assert location.joinpath("env.py").is_file()
     assert location.joinpath("versions").joinpath("0001_initial_schema.py").is_file()
-    assert migrate.head() == "0002"
+    assert migrate.head() == "0003"
 
 
 def test_the_default_database_is_a_file_in_the_working_directory() -> None:
