@@ -149,13 +149,22 @@ def _health(report: HealthReport) -> Iterator[Metric]:
         "1 while a member counts as up (its check's verdict with the operator's override), else 0.",
         labels=["pool", "member"],
     )
+    clears = GaugeMetricFamily(
+        "gslb_member_caches_clear_timestamp_seconds",
+        "When resolvers have forgotten the answers from before the member's last transition or drain "
+        "(Unix time): a withdrawal's window ends here.",
+        labels=["pool", "member"],
+    )
     for pool in report.pools:
         for member in pool.members:
             for state in HealthState:
                 health.add_metric([pool.pool, member.address, str(state)], 1 if member.state is state else 0)
             up.add_metric([pool.pool, member.address], 1 if member.effective_up else 0)
+            if member.caches_clear_at is not None:
+                clears.add_metric([pool.pool, member.address], member.caches_clear_at.timestamp())
     yield health
     yield up
+    yield clears
     latency = HistogramMetricFamily(
         "gslb_check_latency_seconds",
         "How long health checks took, by pool and check type.",

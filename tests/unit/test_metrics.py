@@ -238,9 +238,10 @@ def test_the_families_of_an_observation() -> None:
     rebuilds.record(DELTA, 0.003)
     rebuilds.record(DELTA, 0.004)
     latency = LatencyHistogram("web", CheckType.TCP, (0, 2, 1, *([0] * (len(LATENCY_BUCKETS) - 2))), 0.009)
+    withdrawn = datetime(2026, 1, 1, 0, 0, 2, tzinfo=UTC)
     members = (
         member("web", "192.0.2.1", HealthState.UP, True),
-        member("web", "192.0.2.2", HealthState.DOWN, False),
+        replace(member("web", "192.0.2.2", HealthState.DOWN, False), caches_clear_at=withdrawn),
     )
     pool = PoolHealth("web", "tcp", CheckType.TCP, False, AllDown.FAIL_OPEN, None, members)
     seen = Observation(
@@ -264,6 +265,10 @@ def test_the_families_of_an_observation() -> None:
     assert sum(health.values()) == 2 and len(health) == 2 * len(HealthState)
     assert samples[("gslb_member_up", (("member", "192.0.2.2"), ("pool", "web")))] == 0
     assert samples[("gslb_member_up", (("member", "192.0.2.1"), ("pool", "web")))] == 1
+    clears = {k[1]: v for k, v in samples.items() if k[0] == "gslb_member_caches_clear_timestamp_seconds"}
+    assert clears == {
+        (("member", "192.0.2.2"), ("pool", "web")): withdrawn.timestamp()
+    }  # no change: no series
     latency_labels = (("check_type", "tcp"), ("pool", "web"))
     assert samples[("gslb_check_latency_seconds_count", latency_labels)] == 3
     assert (
