@@ -7,10 +7,11 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gslb import __version__, log, snapshot, supervisor, zonefile
+from gslb import __version__, log, snapshot, supervisor, ttl, zonefile
 from gslb.api.app import ApiContext, ApiServer, create_app
 from gslb.api.auth import ApiToken, Role, TokenTable, new_token, token_hash
 from gslb.apply import apply as apply_declarations
@@ -21,6 +22,7 @@ from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.follower import SnapshotFollower
 from gslb.health.process import HealthProcess
+from gslb.health.status import rfc3339, wall_time
 from gslb.metrics import DnsCounts
 from gslb.store import Store, open_store
 from gslb.supervisor import WorkerLink, WorkerStartError
@@ -165,6 +167,7 @@ def apply_command(directory: Path, dry_run: bool, config: Path | None, url: str 
         desired = declared(directory, zones)
         with open_store(settings.db) as store:
             result = apply_declarations(store, desired, dry_run=dry_run, actor="gslb apply")
+            _, applied = store.load()
     except ConfigError as exc:
         print(f"gslb: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -176,6 +179,10 @@ def apply_command(directory: Path, dry_run: bool, config: Path | None, url: str 
         print("dry run: nothing was changed")
     elif not result.plan.empty:
         print(f"applied: store revision {result.revision}")
+    bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+    for pool, address, clear in ttl.pending_drains(applied, *bounds, time.time()):
+        # The moment its site may be stopped: until shortly before, it is still answered.
+        print(f"draining {pool}/{address}: caches clear at {rfc3339(wall_time(clear))}")
     return 0
 
 

@@ -33,7 +33,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from gslb.model import AdminState, Check, Member, Pool, effective_check
+from gslb.model import AdminState, Check, Inventory, Member, Pool, effective_check
 
 DRAINING = "draining"
 DRAINED = "drained"
@@ -113,6 +113,24 @@ def drain_phase(member: Member, stable: int, now: float) -> str | None:
         return None
     deadline = drain_deadline(member, stable)
     return DRAINING if deadline is not None and deadline > now else DRAINED
+
+
+def pending_drains(
+    inventory: Inventory, floor: int, ceiling: int, now: float
+) -> list[tuple[str, str, float]]:
+    """(pool, member address, caches clear at) of every drain whose caches have not cleared yet."""
+    checks = {check.name: check for check in inventory.checks}
+    pending = []
+    for pool in inventory.pools:
+        if all(m.drained_at is None for m in pool.members):
+            continue
+        served = bounded(pool, floor, ceiling)
+        stable = stable_ttl(served, checks, floor)
+        for member in pool.members:
+            clear = caches_clear_at(member, stable, floor)
+            if clear is not None and clear > now:
+                pending.append((pool.name, member.address, clear))
+    return pending
 
 
 def as_served(pool: Pool, how: Served) -> Pool:

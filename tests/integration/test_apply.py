@@ -21,6 +21,7 @@ import pytest
 
 from gslb import zonefile
 from gslb.apply import apply, declared
+from gslb.health.status import parse_time
 from gslb.store import open_store
 from tests.conftest import EXAMPLE_ZONES, ROOT
 from tests.integration.dnsclient import ask
@@ -123,6 +124,53 @@ def test_dry_run_shows_the_plan_apply_makes_it_and_applying_again_changes_nothin
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == NO_CHANGES
     assert site.store.revision() == revision + 1
+
+
+SHORT = "short.gslb.example.test"
+SHORT_POOL = """
+[pools.short]
+names = ["{name}"]
+ttl = 2
+answer_count = 2
+members = [
+  {{ site = "nyc", address = "198.51.100.70" }},
+  {{ site = "nyc", address = "198.51.100.71"{drained} }},
+]
+"""
+
+
+def test_a_drain_applied_is_answered_until_the_old_copies_expire_and_says_when_caches_clear(
+    site: Deployment,
+) -> None:
+    """An unchecked pool with a 2 s TTL: the drained member stays in answers (at the 1 s floor) for 2 s,
+    and ``gslb apply`` prints when no cache can still hold it."""
+    toml = site.zones / "pools.toml"
+    original = toml.read_text()
+    toml.write_text(original + SHORT_POOL.format(name=SHORT, drained=""))
+    assert gslb("apply", str(site.zones), "--db", site.url).returncode == 0
+    seconds_until(serving(site.server, SHORT, {"198.51.100.70", "198.51.100.71"}), time.perf_counter())
+
+    toml.write_text(original + SHORT_POOL.format(name=SHORT, drained=', state = "drained"'))
+    started = time.time()
+    applied = gslb("apply", str(site.zones), "--db", site.url)
+    assert applied.returncode == 0, applied.stderr
+    (line,) = [line for line in applied.stdout.splitlines() if line.startswith("draining ")]
+    prefix = "draining short/198.51.100.71: caches clear at "
+    assert line.startswith(prefix), applied.stdout
+    clear = parse_time(line.removeprefix(prefix)).timestamp()
+    assert started + 2.5 <= clear <= time.time() + 3.5  # drained_at + 2 s (old TTL) + 1 s (floor)
+    response = ask(site.server.host, site.server.port, SHORT, "A")
+    if time.time() < clear - 1.5:  # still before the deadline: answered, at the floor TTL
+        assert {r.to_text() for rrset in response.answer for r in rrset} == {"198.51.100.70", "198.51.100.71"}
+        assert {rrset.ttl for rrset in response.answer} == {1}
+    seconds_until(serving(site.server, SHORT, {"198.51.100.70"}), time.perf_counter())
+    assert time.time() >= clear - 1.1  # withdrawn at the deadline, not before
+    assert ask(site.server.host, site.server.port, SHORT, "A").answer[0].ttl == 2  # the pool's own again
+    again = gslb("apply", str(site.zones), "--db", site.url)
+    # The drain's start is the store's, not a difference to apply; a drain whose caches have not
+    # cleared yet is shown again, with the same time.
+    assert again.stdout.splitlines()[0] == NO_CHANGES
+    assert set(again.stdout.splitlines()[1:]) <= {line}
 
 
 def test_invalid_declarations_are_refused_whole_and_named_by_file_object_and_field(tmp_path: Path) -> None:
