@@ -96,6 +96,10 @@ class HealthMonitor:
         self._pools: dict[str, Pool] = {}
         self._checks: dict[str, Check] = {}
         self._view = HealthView()
+        # What the view is made of, kept up to date one member at a time: recounting 2,000 members
+        # on each of the 2,000 results a second would cost more than probing them.
+        self._down: set[Key] = set()
+        self._unsettled: dict[str, set[str]] = {}  # pool -> its members not settled
 
     def sync(self, inventory: Inventory, revision: int = 0) -> None:
         """Check what ``inventory`` says to check: start, restart and stop tasks as it changed."""
@@ -229,6 +233,8 @@ class HealthMonitor:
         before = self.health[key]
         health, transition = state.observe(before, result, self.wall(), check.rise, check.fall)
         self.health[key] = health
+        if transition is not None or health.settled(check.rise) != before.settled(check.rise):
+            self._recount(key)
         if transition is not None:
             # Answers handed out just before the change live on for the TTL they carried.
             clear = self.clears[key] = transition.at + self._served_ttl(key[0])
@@ -239,9 +245,7 @@ class HealthMonitor:
                 check=check.name,
                 caches_clear_at=rfc3339(wall_time(clear)),
             )
-            self._republish()
-        elif health.settled(check.rise) != before.settled(check.rise):
-            self._republish()  # the pool's TTL changes (gslb/ttl.py), its answers do not
+        self._publish_if_changed()
 
     def _served_ttl(self, name: str) -> int:
         """The TTL the pool's answers carry now, as the answering processes compute it."""
@@ -251,18 +255,35 @@ class HealthMonitor:
         return stable_ttl(bounded(self._pool(name), floor, ceiling), self._checks, floor)
 
     def _republish(self) -> None:
-        down: set[Key] = set()
-        unsettled: set[str] = set()
-        for key, target in self.targets.items():
-            health = self.health.get(key, MemberHealth())
-            if not health.effective_up(target.override):
-                down.add(key)
-            if target.check is not None and target.override is None and not health.settled(target.check.rise):
-                unsettled.add(key[0])
-        view = HealthView(frozenset(down), frozenset(unsettled))
-        if view != self._view:
-            self._view = view
-            self.publish(view)
+        """Count every member again (the inventory changed), then publish if the view did."""
+        self._down.clear()
+        self._unsettled.clear()
+        for key in self.targets:
+            self._recount(key)
+        self._publish_if_changed()
+
+    def _recount(self, key: Key) -> None:
+        """Put one member in or out of the down set and its pool's unsettled members."""
+        target = self.targets.get(key)
+        health = self.health.get(key, MemberHealth())
+        if target is not None and not health.effective_up(target.override):
+            self._down.add(key)
+        else:
+            self._down.discard(key)
+        pool, address = key
+        check = target.check if target is not None and target.override is None else None
+        if check is not None and not health.settled(check.rise):
+            self._unsettled.setdefault(pool, set()).add(address)
+        elif pool in self._unsettled:
+            self._unsettled[pool].discard(address)
+            if not self._unsettled[pool]:
+                del self._unsettled[pool]
+
+    def _publish_if_changed(self) -> None:
+        if self._down == self._view.down and self._unsettled.keys() == self._view.unsettled:
+            return
+        self._view = HealthView(frozenset(self._down), frozenset(self._unsettled))
+        self.publish(self._view)
 
 
 def _targets(inventory: Inventory) -> dict[Key, Target]:
