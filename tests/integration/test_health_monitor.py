@@ -117,7 +117,7 @@ def test_passive_checks_take_pushed_results_through_the_same_rules() -> None:
     async def scenario() -> None:
         monitor = HealthMonitor(lambda down: None)
         monitor.sync(inventory(Check("fed", CheckType.PASSIVE, rise=2, fall=2), Member("s", UP)))
-        assert not monitor._tasks  # nothing probed
+        assert not monitor._runs  # nothing probed
         failed = ProbeResult(False, "pushed: overloaded")
         assert monitor.push("web", UP, failed).state is HealthState.UNKNOWN  # one failure of fall 2
         assert monitor.down() == frozenset()

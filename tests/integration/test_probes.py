@@ -25,8 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gslb.health.probes import MAX_BODY, HttpCheck, probe_http, probe_tcp
+from gslb.health.probes import MAX_BODY, HttpCheck, TcpConnects, probe_http, probe_tcp
 from gslb.health.state import ProbeResult
+from tests.integration.checked_pools import TcpTarget
+from tests.servers.process import free_port
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT = 0.3  # every target here is local: anything slower is the stalled server
@@ -230,6 +232,63 @@ def test_tcp_connects_to_a_listening_port(stalled_port: int) -> None:
 def test_tcp_to_a_closed_port_is_refused(closed_port: int) -> None:
     result = run(probe_tcp(LOOPBACK, closed_port, TIMEOUT))
     assert (result.ok, result.reason) == (False, "connect refused")
+
+
+def connects(targets: list[tuple[str, int]], timeout: float = TIMEOUT) -> list[ProbeResult]:
+    """``TcpConnects`` probes of every target at once, on one loop; their results in order."""
+
+    async def scenario() -> list[ProbeResult]:
+        loop = asyncio.get_running_loop()
+        prober = TcpConnects(loop)
+        futures = [loop.create_future() for _ in targets]
+        for (host, port), future in zip(targets, futures, strict=True):
+            prober.start(host, port, timeout, future.set_result)
+        try:
+            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout + 2))
+        finally:
+            prober.close()
+
+    return asyncio.run(scenario())
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A port whose accept queue is full and never drained: a connect's SYN goes unanswered."""
+    listener = socket.socket()
+    listener.bind((LOOPBACK, 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(2):  # a backlog of 0 still queues one; the second fills the SYN side
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex((LOOPBACK, port))
+        fillers.append(filler)
+    yield port
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+def test_tcp_connects_from_callbacks_say_what_probe_tcp_says(stalled_port: int, closed_port: int) -> None:
+    assert TcpConnects.takes(LOOPBACK) and TcpConnects.takes("::1") and not TcpConnects.takes("www.example")
+    up, refused = connects([(LOOPBACK, stalled_port), (LOOPBACK, closed_port)])
+    assert up == ProbeResult(True, "connected", up.latency) and 0 < up.latency < TIMEOUT
+    assert (refused.ok, refused.reason, refused.refused) == (False, "connect refused", True)
+    assert run(probe_tcp(LOOPBACK, closed_port, TIMEOUT)).refused  # the task-based probe says so too
+
+
+def test_tcp_connects_time_out_on_a_silent_port(full_backlog: int) -> None:
+    (silent,) = connects([(LOOPBACK, full_backlog)], timeout=0.2)
+    assert (silent.ok, silent.reason, silent.refused) == (False, "timeout after 0.2 s", False)
+    assert 0.2 <= silent.latency < 0.2 + 0.2  # the sweep runs every 50 ms
+
+
+def test_many_tcp_connects_at_once(closed_port: int) -> None:
+    port = free_port(LOOPBACK)
+    with TcpTarget(LOOPBACK, port):  # accepts and closes every connection
+        results = connects([(LOOPBACK, port), (LOOPBACK, closed_port)] * 40)  # within its backlog of 64
+    assert [r.ok for r in results] == [True, False] * 40
 
 
 # HTTP: status, body, request
