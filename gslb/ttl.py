@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 
 from gslb.model import AdminState, Check, Inventory, Member, Pool, effective_check
 
+RESOLVER_CLOCK_SLACK = 1.0
 DRAINING = "draining"
 DRAINED = "drained"
 DEFAULT_FLOOR = 1
@@ -77,11 +78,18 @@ def drain_deadline(member: Member, stable: int) -> float | None:
     return member.drained_at + stable
 
 
+def cached_until(handed_out: float, ttl: int) -> float:
+    """The latest moment a resolver may still answer from a copy it got at ``handed_out``: TTLs are
+    counted in whole seconds by resolvers' clocks (Unbound's among them), so a copy may outlive its
+    TTL by up to one second."""
+    return handed_out + ttl + RESOLVER_CLOCK_SLACK
+
+
 def caches_clear_at(member: Member, stable: int, floor: int) -> float | None:
-    """When no resolver can still hold a drained member: its deadline plus one floor TTL, the
-    longest an answer handed out just before the deadline lives."""
+    """When no resolver can still hold a drained member: a copy handed out just before its deadline
+    lives one floor TTL (and a resolver's second) longer."""
     deadline = drain_deadline(member, stable)
-    return None if deadline is None else deadline + floor
+    return None if deadline is None else cached_until(deadline, floor)
 
 
 def served(pool: Pool, checks: Mapping[str, Check], floor: int, unsettled: bool, now: float) -> Served:

@@ -41,7 +41,7 @@ from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
 from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health, rfc3339, wall_time
 from gslb.health.view import HealthView, Key
 from gslb.model import Check, CheckType, HealthOverride, Inventory, Pool, effective_check
-from gslb.ttl import DEFAULT_FLOOR, bounded, stable_ttl
+from gslb.ttl import DEFAULT_FLOOR, bounded, cached_until, stable_ttl
 
 log = logging.getLogger("gslb.health")
 
@@ -268,7 +268,7 @@ class HealthMonitor:
             self._recount(key)
         if transition is not None:
             # Answers handed out just before the change live on for the TTL they carried.
-            clear = self.clears[key] = transition.at + self._served_ttl(key[0])
+            clear = self.clears[key] = cached_until(transition.at, self._served_ttl(key[0]))
             state.log_transition(
                 transition,
                 pool=key[0],

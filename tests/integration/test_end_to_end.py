@@ -20,12 +20,15 @@ from bench.stale import (
     CHILD_ZONE,
     RR_TTL,
     Child,
+    DeclaredCheck,
     HealthCheck,
     Run,
     Scenario,
     bind_problem,
+    drain_text,
     http_get,
     resolve,
+    run_drain,
     run_experiment,
     running_chain,
     timeline,
@@ -134,3 +137,44 @@ def test_gslb_withdraws_a_dead_backend_within_detection_plus_ttl(tools: Tools) -
     assert run.withdrawal_window <= WITHDRAWAL_BOUND, explain(run)
     assert run.restore_delay is not None, explain(run)
     assert run.restore_delay <= RESTORE_BOUND, explain(run)
+
+
+# --- issue 10: gslb's defaults ----------------------------------------------------------------------------
+
+DEFAULT_WINDOW = 5.0
+"""Issue 10's target with gslb's default settings (pool and check): kill -> last resolver answer with it."""
+DEFAULT_RESTORE = 8.0
+
+
+def test_with_defaults_a_dead_site_leaves_the_resolver_within_5_s_and_returns_within_8_s(
+    tools: Tools,
+) -> None:
+    """The pool declares members and a check and nothing else: the window is detection (a refusal, at
+    the next check) plus the 1 s stable TTL, the restore ``rise`` checks plus the 1 s floor."""
+    scenario = Scenario(
+        "gslb, defaults",
+        Child.GSLB,
+        None,
+        down_for=DEFAULT_WINDOW + 5.0,
+        restore_limit=DEFAULT_RESTORE + 4.0,
+        kill_fresh=True,
+        check=DeclaredCheck(),
+        warmup=3.0,  # every member checked twice: settled, answering with the stable TTL
+        period=0.2,
+    )
+    with running_chain(Child.GSLB, tools.knotd, tools.unbound, ttl=None, check=DeclaredCheck()) as chain:
+        run = run_experiment(chain, scenario)
+    assert run.served_ttl == 1, explain(run)  # the default check promises 1 s
+    assert not run.still_served_at_end, explain(run)
+    assert run.withdrawal_window <= DEFAULT_WINDOW, explain(run)
+    assert run.restore_delay is not None and run.restore_delay <= DEFAULT_RESTORE, explain(run)
+
+
+def test_a_site_drained_then_stopped_when_caches_clear_costs_no_client_request(tools: Tools) -> None:
+    with running_chain(Child.GSLB, tools.knotd, tools.unbound, ttl=None, check=DeclaredCheck()) as chain:
+        run = run_drain(chain)
+    described = drain_text(run)
+    assert run.failed_gets == 0, described
+    assert not run.served_after_stop, described
+    # Default check: answered 1 s more at the floor, then 1 s for those copies, 1 s of resolver rounding.
+    assert 2.5 <= run.clear_at - run.drained_at <= 3.5, described

@@ -11,6 +11,10 @@ n members (1 < k < n) is therefore written as groups, one per k-member combinati
 gdnsd picks one group (odds by its summed weight) and returns all of its members, so every answer has
 exactly k addresses. For equal weights that is gslb's distribution (each member in k/n of the answers); for
 unequal ones an approximation. Beyond gdnsd's 64 groups the pool falls back to multi mode.
+
+Monitored pools, as gdnsd's own users write them (the stale-cache experiment, bench/stale.py), are given
+directly: ``http_status`` service types (``HttpStatusService``) and ``multifo`` resources
+(``MultifoResource``) over them; the zone files carry their ``DYNA`` lines themselves.
 """
 
 from __future__ import annotations
@@ -121,7 +125,63 @@ def weighted_pools(inventory: Inventory, origins: Sequence[str]) -> WeightedPool
     return WeightedPools(tuple(resources), {origin: tuple(lines) for origin, lines in zone_lines.items()})
 
 
-def render_config(workdir: Path, host: str, port: int, pools: WeightedPools) -> str:
+@dataclass(frozen=True, slots=True)
+class HttpStatusService:
+    """A ``service_types`` entry of gdnsd's ``http_status`` monitor: ``GET url_path`` on ``port``.
+
+    Every field is written out, because gdnsd's defaults (interval 10 s, down_thresh 10, up_thresh 20)
+    are far slower than anything a comparison with gslb wants. ``timeout`` must be less than ``interval``
+    (so 2 s and 1 s are the fastest useful pair); both are whole seconds. A monitored address goes DOWN
+    after ``down_thresh`` failed polls without ``ok_thresh`` successes in a row between them, and UP again
+    after ``up_thresh`` successes in a row.
+    """
+
+    name: str
+    port: int = 80
+    url_path: str = "/"
+    interval: int = 10
+    timeout: int = 5
+    up_thresh: int = 20
+    ok_thresh: int = 10
+    down_thresh: int = 10
+
+    def stanza(self) -> str:
+        return (
+            f"{self.name} => {{ plugin => http_status, port => {self.port}, url_path => {self.url_path}, "
+            f"interval => {self.interval}, timeout => {self.timeout}, up_thresh => {self.up_thresh}, "
+            f"ok_thresh => {self.ok_thresh}, down_thresh => {self.down_thresh} }}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MultifoResource:
+    """A ``multifo`` resource: every address not DOWN in each answer (gdnsd rotates their order).
+
+    ``up_thresh`` is the resource's fraction (not the service type's count): when fewer than
+    ``ceil(up_thresh x addresses)`` are up, gdnsd answers all of them instead.
+    """
+
+    name: str
+    addresses: tuple[tuple[str, str], ...]  # (label, IPv4 address); labels name the monitored entries
+    service_types: tuple[str, ...] = ("up",)
+    up_thresh: float = 0.5
+
+    def stanza(self) -> str:
+        types = ", ".join(self.service_types)
+        entries = ", ".join(f"{label} => {address}" for label, address in self.addresses)
+        return (
+            f"{self.name} => {{ service_types => [ {types} ], up_thresh => {self.up_thresh:g}, {entries} }}"
+        )
+
+
+def render_config(
+    workdir: Path,
+    host: str,
+    port: int,
+    pools: WeightedPools,
+    services: Sequence[HttpStatusService] = (),
+    multifo: Sequence[MultifoResource] = (),
+) -> str:
     """gdnsd's ``config``: one UDP and one TCP thread, run and state directories in workdir."""
     lines = [
         "options => {",
@@ -132,14 +192,25 @@ def render_config(workdir: Path, host: str, port: int, pools: WeightedPools) -> 
         f"  state_dir => {workdir / 'state'}",
         "}",
     ]
+    if services:
+        lines += ["service_types => {", *(f"  {service.stanza()}" for service in services), "}"]
+    plugins: list[str] = []
     if pools.resources:
-        lines += ["plugins => {", "  weighted => {", *(f"    {r}" for r in pools.resources), "  }", "}"]
+        plugins += ["  weighted => {", *(f"    {r}" for r in pools.resources), "  }"]
+    if multifo:
+        plugins += ["  multifo => {", *(f"    {resource.stanza()}" for resource in multifo), "  }"]
+    if plugins:
+        lines += ["plugins => {", *plugins, "}"]
     return "\n".join(lines) + "\n"
 
 
 class GdnsdServer(ServerProcess):
     """``gdnsd -c DIR start`` (gdnsd 3 stays in the foreground) on copies of the zone files, with the pools
-    of ``declarations`` (a directory holding ``pools.toml``, as for ``gslb serve``) as weighted resources."""
+    of ``declarations`` (a directory holding ``pools.toml``, as for ``gslb serve``) as weighted resources,
+    and any monitored ``multifo`` resources over ``services`` (the zone files hold their DYNA lines).
+
+    ``port`` 0 picks a free port; any other is used as given (port 53 of its own address, for a child a
+    resolver reaches through a delegation)."""
 
     name = "gdnsd"
     start_timeout = 10.0
@@ -153,10 +224,15 @@ class GdnsdServer(ServerProcess):
         declarations: Path | None = None,
         host: str = HOST,
         *,
+        port: int = 0,
         prefix: Sequence[str] = (),
+        services: Sequence[HttpStatusService] = (),
+        multifo: Sequence[MultifoResource] = (),
     ) -> None:
-        super().__init__(host, prefix=prefix)
+        super().__init__(host, port, prefix)
         self.zones = tuple(zones)
+        self.services = tuple(services)
+        self.multifo = tuple(multifo)
         self.gdnsd = gdnsd
         origins = [zone.origin.rstrip(".") + "." for zone in self.zones]
         inventory = Inventory() if declarations is None else declared(declarations, load_zones(declarations))
@@ -174,7 +250,8 @@ class GdnsdServer(ServerProcess):
             (zone_dir / origin.rstrip(".")).write_text(text + ("" if text.endswith("\n") else "\n") + extra)
 
     def command(self) -> list[str]:
-        (self.rundir / "config").write_text(render_config(self.rundir, self.host, self.port, self.pools))
+        config = render_config(self.rundir, self.host, self.port, self.pools, self.services, self.multifo)
+        (self.rundir / "config").write_text(config)
         return [self.gdnsd, "-c", str(self.rundir), "start"]
 
     def probe_zones(self) -> Sequence[str]:

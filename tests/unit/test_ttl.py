@@ -71,7 +71,7 @@ def test_a_drained_member_is_answered_at_the_floor_until_its_old_copies_expire()
     after = ttl.served(pool(drained, B), slow, FLOOR, unsettled=False, now=NOW + 20)
     assert after == ttl.Served(20, frozenset(), None)  # withdrawn: the pool is back to its stable TTL
     assert ttl.as_served(pool(drained, B), after) == pool(drained, B, ttl_=20)  # and no longer answered
-    assert ttl.caches_clear_at(drained, 20, FLOOR) == NOW + 21
+    assert ttl.caches_clear_at(drained, 20, FLOOR) == NOW + 22  # deadline + floor + a resolver's second
     assert [ttl.drain_phase(drained, 20, t) for t in (NOW, NOW + 20)] == ["draining", "drained"]
     assert ttl.drain_phase(A, 20, NOW) is None
 
