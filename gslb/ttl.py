@@ -103,10 +103,8 @@ def served(pool: Pool, checks: Mapping[str, Check], floor: int, unsettled: bool,
         if deadline is not None and deadline > now:
             draining.add(member.address)
             until = deadline if until is None else min(until, deadline)
-    ttl = floor if (unsettled or draining) and pool.health_check is not None else stable
-    if draining:
-        ttl = min(ttl, floor)
-    return Served(min(ttl, pool.ttl), frozenset(draining), until)
+    short = draining or (unsettled and pool.health_check is not None)
+    return Served(min(floor if short else stable, pool.ttl), frozenset(draining), until)
 
 
 def bounded(pool: Pool, floor: int, ceiling: int) -> Pool:
