@@ -2,8 +2,8 @@
 (TTL 300 s) served by Knot, and gdnsd's health-checked multifo, through Unbound and a real delegation on
 loopback (see bench/stale.py).
 
-Usage: python bench/stale_window.py [--runs gslb,rr,gdnsd] [--after-kill 40] [--length 80] [--period 0.2]
-                                    [--ttl N] [--withdraw monitor|store]
+Usage: python bench/stale_window.py [--runs gslb,rr,gdnsd,drain] [--after-kill 40] [--length 80]
+                                    [--period 0.2] [--ttl N] [--withdraw monitor|store]
                                     [--interval S] [--timeout S] [--rise N] [--fall N]
 
 Needs root (port 53 and 80 on 127.0.53.x) and the Debian packages knot and unbound (and gdnsd for its run).
@@ -11,7 +11,8 @@ gslb runs with its own defaults for the pool TTL and the check's timing unless -
 say otherwise; gdnsd runs as bench/stale.py configures it (multifo, http_status every 2 s, down after 2
 failures, up after 2 successes, www 30 DYNA). Every run lasts --length seconds after the kill, so the failed
 client GETs compare. Prints each run's timeline (one line per stretch of identical answers, times from the
-kill; † marks the dead address) and a summary.
+kill; † marks the dead address) and a summary. The ``drain`` run drains a site through gslb's admin API
+while the client runs, stops its backend at the promised Caches-Clear-At, and counts the failed GETs.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from bench.stale import (  # noqa: E402
     RR_TTL,
     Child,
     DeclaredCheck,
+    DrainRun,
     Run,
     Scenario,
     Withdrawer,
     bind_problem,
     detection_text,
+    drain_text,
     restore_text,
+    run_drain,
     run_experiment,
     running_chain,
     store_stand_in,
@@ -49,7 +53,7 @@ from tests.servers.knot import which_knotd  # noqa: E402
 from tests.servers.process import ServerStartError  # noqa: E402
 from tests.servers.unbound import which_unbound  # noqa: E402
 
-RUNS = ("gslb", "rr", "gdnsd")
+RUNS = ("gslb", "rr", "gdnsd", "drain")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--runs", default=",".join(RUNS), help="which runs, in order: gslb, rr, gdnsd (default all three)"
+        "--runs",
+        default=",".join(RUNS),
+        help="runs, in order: gslb, rr, gdnsd, drain (default: all)",
     )
     parser.add_argument("--after-kill", type=float, default=40.0, help="seconds from the kill to the restore")
     parser.add_argument(
@@ -169,7 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     check = DeclaredCheck(args.interval, args.timeout, args.rise, args.fall)
     runs: list[Run] = []
+    drained: DrainRun | None = None
     for name in args.runs:
+        if name == "drain":
+            print("== gslb, a drain through the admin API", flush=True)
+            drained = drain_one(tools, check, args.period)
+            print(drain_text(drained) + "\n", flush=True)
+            continue
         scenario = scenario_for(name, args, check)
         print(f"== {scenario.label}", flush=True)
         try:
@@ -198,7 +210,16 @@ def main(argv: list[str] | None = None) -> int:
         f"client: one query and one GET every {args.period:g} s; restore {args.after_kill:g} s after the kill"
     )
     print("\n".join(summary_table(runs)))
+    if drained is not None:
+        print(f"drain: {drain_text(drained)}")
     return 0
+
+
+def drain_one(tools: dict[str, str | None], check: DeclaredCheck, period: float) -> DrainRun:
+    knotd, unbound = tools["knotd"], tools["unbound"]
+    assert knotd is not None and unbound is not None
+    with running_chain(Child.GSLB, knotd, unbound, ttl=None, check=check) as chain:
+        return run_drain(chain, period=period)
 
 
 if __name__ == "__main__":
