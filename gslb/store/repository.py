@@ -385,10 +385,10 @@ class Store:
     ) -> Outcome:
         """Add the member to the pool, or replace the pool's member with the same address."""
         with self._writing(actor) as write:
-            current = _current_pool(write, pool)
+            row, current = _current_pool(write, pool)
             _test(precondition, _stored_member(current, member.address))
             others = tuple(m for m in current.members if m.address != member.address)
-            _put_pool(write, replace(current, members=(*others, member)))
+            _put_pool(write, replace(current, members=(*others, member)), row)
         return write.result()
 
     def patch_member(
@@ -408,7 +408,7 @@ class Store:
         others. ``override=None`` clears the override; ``check_overrides=CheckOverrides()`` clears
         the member's check parameters."""
         with self._writing(actor) as write:
-            current = _current_pool(write, pool)
+            row, current = _current_pool(write, pool)
             _test(precondition, _stored_member(current, address))
             member = _current_member(current, address)
             patched = replace(
@@ -420,7 +420,7 @@ class Store:
                 check_overrides=member.check_overrides if check_overrides is None else check_overrides,
             )
             members = tuple(patched if m.address == address else m for m in current.members)
-            _put_pool(write, replace(current, members=members))
+            _put_pool(write, replace(current, members=members), row)
         return write.result()
 
     def delete_member(
@@ -428,11 +428,11 @@ class Store:
     ) -> Outcome:
         """Remove one member from its pool."""
         with self._writing(actor) as write:
-            current = _current_pool(write, pool)
+            row, current = _current_pool(write, pool)
             _test(precondition, _stored_member(current, address))
             _current_member(current, address)
             members = tuple(m for m in current.members if m.address != address)
-            _put_pool(write, replace(current, members=members))
+            _put_pool(write, replace(current, members=members), row)
         return write.result()
 
     # Transactions
@@ -586,15 +586,20 @@ def _flush_pools(write: _Write, batch: list[str]) -> None:
         batch.clear()
 
 
-def _put_pool(write: _Write, pool: Pool) -> None:
-    """Validate ``pool`` against what is stored, then write whatever differs."""
+def _put_pool(write: _Write, pool: Pool, stored: PoolRow | _Keep | None = KEEP) -> None:
+    """Validate ``pool`` against what is stored, then write whatever differs. ``stored``: the
+    pool's row as this transaction read it already (None: there is none), else read here."""
     session = write.session
     problems = pool_problems(pool)
     referenced = {m.site for m in pool.members} | set(pool.site_order)
     sites = site_rows(session, *referenced) if referenced else {}
-    target = aliased(PoolRow)
-    links = select(PoolRow.name, target.name).outerjoin(target, PoolRow.fallback_id == target.id)
-    fallbacks: dict[str, str | None] = dict(session.execute(links).all())
+    fallbacks: dict[str, str | None] = {}
+    if pool.fallback is not None:
+        # Every pool's link, for the loop check: only a pool that falls back can close a loop,
+        # and reading 100,000 links for each member write would cost more than the write.
+        target = aliased(PoolRow)
+        links = select(PoolRow.name, target.name).outerjoin(target, PoolRow.fallback_id == target.id)
+        fallbacks = dict(session.execute(links).all())
     checks = check_rows(session, pool.health_check) if pool.health_check is not None else {}
     problems.extend(
         reference_problems(pool, sites, fallbacks, {n: check_value(r) for n, r in checks.items()})
@@ -608,7 +613,7 @@ def _put_pool(write: _Write, pool: Pool) -> None:
     if owners:
         taken = ", ".join(f"{owner} (pool {other!r})" for owner, other in sorted(owners))
         raise ConflictError("pool", pool.name, f"names already taken: {taken}", "names")
-    row = pool_rows(session, pool.name).get(pool.name)
+    row = pool_rows(session, pool.name).get(pool.name) if isinstance(stored, _Keep) else stored
     write.edits = pool_edits(pool_value(row) if row else None, pool)
     if not write.edits:
         return
@@ -637,11 +642,11 @@ def _stored_member(pool: Pool, address: str) -> Member | None:
     return next((m for m in pool.members if m.address == address), None)
 
 
-def _current_pool(write: _Write, name: str) -> Pool:
+def _current_pool(write: _Write, name: str) -> tuple[PoolRow, Pool]:
     row = pool_rows(write.session, name).get(name)
     if row is None:
         raise NotFoundError("pool", name, "no such pool")
-    return pool_value(row)
+    return row, pool_value(row)
 
 
 def _current_member(pool: Pool, address: str) -> Member:
