@@ -20,7 +20,7 @@ from gslb.config import Settings, load
 from gslb.declare import DeclarationError
 from gslb.dns.server import DnsServer, SnapshotHolder
 from gslb.errors import ConfigError, StoreError, ZoneError
-from gslb.follower import SnapshotFollower
+from gslb.follower import DEFAULT_INTERVAL, SnapshotFollower
 from gslb.health.process import HealthProcess
 from gslb.health.status import rfc3339, wall_time
 from gslb.metrics import DnsCounts
@@ -255,7 +255,10 @@ def _answer(
     """Build the first snapshot from ``store``, then answer until told to stop; disposes of ``store``."""
     try:
         bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
-        follower = SnapshotFollower(store, zones, lambda _: None, ttl_bounds=bounds)
+        # A worker's supervisor polls the store for it and says when it moved; its own polls are a
+        # fallback (gslb/supervisor.py).
+        interval = DEFAULT_INTERVAL if link is None else supervisor.WORKER_POLL
+        follower = SnapshotFollower(store, zones, lambda _: None, interval=interval, ttl_bounds=bounds)
         if link is not None:
             follower.set_health(link.down)  # what the node's health process found, before answering
         first = follower.build_now()
@@ -350,7 +353,9 @@ async def _run(
     else:
         # A worker leaves SIGINT to its supervisor, takes the down sets it relays, tells it what
         # it counted when a scrape asks, and stops when the supervisor is gone.
-        orphaned = loop.create_task(link.run(follower.set_health, lambda: DnsCounts.of(server)))
+        orphaned = loop.create_task(
+            link.run(follower.set_health, lambda: DnsCounts.of(server), follower.wake)
+        )
         orphaned.add_done_callback(lambda _: done.set())
         link.ready(first.revision)
     polling = loop.create_task(follower.run())

@@ -10,6 +10,8 @@ A worker's stdin is one end of a socket pair. Each message is one JSON object on
                                                 second (the current health, so a restarted worker
                                                 never answers with a dead member), then on every
                                                 change (gslb.health.view.HealthView)
+    {"kind": "store", "revision": 13}           the store moved: read it now (the supervisor
+                                                polls it for all workers, so they need not)
     {"kind": "count"}                           a scrape of /metrics wants its counts
     worker → supervisor
     {"kind": "ready", "revision": 12}           it listens (and handles SIGHUP), answering from
@@ -47,6 +49,7 @@ SETTINGS = "settings"
 DOWN = "down"
 READY = "ready"
 SERVING = "serving"
+STORE = "store"
 COUNT = "count"
 COUNTS = "counts"
 

@@ -50,7 +50,7 @@ from gslb.api.observe import Check
 from gslb.config import Settings
 from gslb.control import ControlChannel
 from gslb.dns.server import check_free
-from gslb.errors import ConfigError, GslbError, ZoneError
+from gslb.errors import ConfigError, GslbError, StoreError, ZoneError
 from gslb.health.process import HealthProcess
 from gslb.health.view import HealthView
 from gslb.metrics import DnsCounts, WorkerTally
@@ -59,6 +59,10 @@ from gslb.zonefile import LoadedZone
 
 logger = logging.getLogger("gslb.supervisor")
 
+STORE_POLL = 0.025
+"""Seconds between the supervisor's polls of the store revision (a lone process's follower polls as often)."""
+WORKER_POLL = 1.0
+"""Seconds between a worker's own polls: only a fallback, as the supervisor tells it when the store moves."""
 STOP_TIMEOUT = 5.0
 """Seconds a worker has to stop after SIGTERM before it is killed."""
 COUNT_TIMEOUT = 1.0
@@ -94,9 +98,14 @@ async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
     # The API listens before any worker answers: whoever sees answers can use the API as well.
     api = await _start_api(settings, supervisor, health)
     health.start()
+    store = Store.open(settings.db)
+    watching = asyncio.get_running_loop().create_task(supervisor.watch_store(store))
     try:
         await supervisor.run()
     finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        store.dispose()
         if api is not None:
             await api.stop()
         await health.stop()
@@ -207,6 +216,30 @@ class Supervisor:
         for worker in self.workers.values():
             if worker.running:
                 worker.channel.send(message)
+
+    async def watch_store(self, store: Store, interval: float = STORE_POLL) -> None:
+        """Poll the store's revision for every worker and tell them when it moves: one poll a node
+        instead of one a worker (each costs the answering process CPU and its interpreter lock)."""
+        seen: int | None = None
+        failing = False
+        while True:
+            try:
+                revision = await asyncio.to_thread(store.revision)
+            except StoreError as exc:
+                if not failing:
+                    logger.error(
+                        "store unreachable; workers serve their last snapshot", extra={"error": str(exc)}
+                    )
+                failing = True
+            else:
+                failing = False
+                if revision != seen:
+                    seen = revision
+                    message = control.revision_message(control.STORE, revision)
+                    for worker in self.workers.values():
+                        if worker.running:
+                            worker.channel.send(message)
+            await asyncio.sleep(interval)
 
     def revisions(self) -> dict[str, int]:
         """``{"worker-0": 12, ...}``: the snapshot revision each running worker answers from."""
@@ -513,10 +546,15 @@ class WorkerLink:
         """Tell the supervisor this worker now answers from the snapshot of store ``revision``."""
         self.channel.send(control.revision_message(control.SERVING, revision))
 
-    async def run(self, on_down: Callable[[HealthView], None], counts: Callable[[], DnsCounts]) -> None:
+    async def run(
+        self,
+        on_down: Callable[[HealthView], None],
+        counts: Callable[[], DnsCounts],
+        on_store: Callable[[], None] = lambda: None,
+    ) -> None:
         """Hand every down set the supervisor relays to ``on_down``, answer each count request with
-        ``counts()``; return when the supervisor is gone (its end of the channel closed, however it
-        died).
+        ``counts()``, call ``on_store`` when the store moved; return when the supervisor is gone (its
+        end of the channel closed, however it died).
 
         Both run on the worker's event loop, never in its UDP threads: the answer is queued and
         written by the channel's task, so a supervisor slow to read never holds this loop.
@@ -524,6 +562,9 @@ class WorkerLink:
         while (message := await self.channel.receive()) is not None:
             if message.get("kind") == control.COUNT:
                 self.channel.send(control.counts_message(counts()))
+                continue
+            if message.get("kind") == control.STORE:
+                on_store()
                 continue
             try:
                 down = control.down_of(message)

@@ -73,11 +73,13 @@ def test_a_start_up_message_out_of_order_is_a_configuration_error() -> None:
 
 
 def test_a_worker_answers_each_count_request_with_its_counts_and_takes_down_sets_between() -> None:
-    """WorkerLink.run over a real socket pair: answers in order, written by the channel's task."""
+    """WorkerLink.run over a real socket pair: answers in order, written by the channel's task; a
+    "store moved" message wakes its follower."""
     supervisor_end, worker_end = socket.socketpair()
     labels = ("NOERROR", "A", "www")
     answered = [0]
     downs: list[HealthView] = []
+    woken: list[bool] = []
 
     def counts() -> DnsCounts:
         answered[0] += 1
@@ -85,10 +87,13 @@ def test_a_worker_answers_each_count_request_with_its_counts_and_takes_down_sets
 
     async def scenario() -> list[DnsCounts]:
         link = WorkerLink(0, ControlChannel(worker_end))
-        running = asyncio.get_running_loop().create_task(link.run(downs.append, counts))
+        running = asyncio.get_running_loop().create_task(
+            link.run(downs.append, counts, lambda: woken.append(True))
+        )
         supervisor = ControlChannel(supervisor_end)
         supervisor.send(control.count_message())
         supervisor.send(control.down_message(DEAD_WWW))
+        supervisor.send(control.revision_message(control.STORE, 13))
         supervisor.send(control.count_message())
         got = []
         for _ in range(2):
@@ -103,6 +108,7 @@ def test_a_worker_answers_each_count_request_with_its_counts_and_takes_down_sets
     assert (first.totals.queries, second.totals.queries) == ({labels: 1}, {labels: 2})
     assert first.built_at == 1.5
     assert downs == [DEAD_WWW]
+    assert woken == [True]
     worker_end.close()
 
 
