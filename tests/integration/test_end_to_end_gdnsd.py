@@ -10,10 +10,6 @@ figures themselves are bench/stale_window.py's to print.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import NoReturn
-
 import pytest
 
 from bench.stale import (
@@ -21,16 +17,11 @@ from bench.stale import (
     GDNSD_SERVICE,
     GDNSD_TTL,
     Child,
-    Run,
     Scenario,
-    bind_problem,
     run_experiment,
     running_chain,
-    timeline,
 )
-from tests.integration.knot import find_knotd
-from tests.servers.gdnsd import which_gdnsd
-from tests.servers.unbound import which_unbound
+from tests.integration.chain import Tools, chain_tools, explain
 
 pytestmark = pytest.mark.reference
 
@@ -47,36 +38,9 @@ RESTORE_BOUND = GDNSD_SERVICE.up_thresh * GDNSD_SERVICE.interval + GDNSD_SERVICE
 """up_thresh good polls in a row, then the cached two-address answer expires (at most the zone's TTL)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Tools:
-    knotd: str
-    unbound: str
-    gdnsd: str
-
-
-def unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: required under CI", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def tools() -> Tools:
-    knotd = find_knotd()
-    unbound = which_unbound()
-    if unbound is None:
-        unavailable("unbound (Debian package 'unbound') is not installed")
-    gdnsd = which_gdnsd()
-    if gdnsd is None:
-        unavailable("gdnsd (Debian package 'gdnsd') is not installed; it is the reference for this test")
-    problem = bind_problem()
-    if problem is not None:
-        unavailable(f"the chain needs port 53 on 127.0.53.x (root): {problem}")
-    return Tools(knotd, unbound, gdnsd)
-
-
-def explain(run: Run) -> str:
-    return "\n".join(timeline(run))
+    return chain_tools(gdnsd=True)
 
 
 def test_gdnsd_withdraws_a_dead_backend_within_detection_plus_ttl_and_restores_it(tools: Tools) -> None:
