@@ -26,6 +26,8 @@ from gslb.zonefile import LoadedZone
 log = logging.getLogger("gslb.follower")
 
 DEFAULT_INTERVAL = 0.025
+RECHECK = 1.0
+"""Seconds after which the revision is queried even if the store's change marker did not move."""
 DELTA = "store-delta"  # the reason logged for an incremental update
 HEALTH = "health"  # ... and for one that only health checks asked for
 DRAIN = "drain"  # ... and for one a drain deadline asked for
@@ -50,6 +52,8 @@ class SnapshotFollower:
         self.current: snapshot.Snapshot | None = None
         self.health = HealthView()  # what the health monitor says
         self._store_failing = False
+        self._marker: int | None = None  # the store's change marker when last asked
+        self._asked = 0.0  # monotonic time of the last revision query
         self._rebuild = asyncio.Lock()
         self._wake = asyncio.Event()
         self._compiler = PoolCompiler()
@@ -93,7 +97,7 @@ class SnapshotFollower:
         """Rebuild if the store moved or health changed; True if it did."""
         self._wake.clear()
         try:
-            revision = await asyncio.to_thread(self.store.revision)
+            revision = await self._revision()
         except StoreError as exc:
             if not self._store_failing:
                 log.error("store unreachable; serving the last snapshot", extra={"error": str(exc)})
@@ -113,6 +117,17 @@ class SnapshotFollower:
             await self.rebuild(DRAIN)
             return True
         return False
+
+    async def _revision(self) -> int:
+        """The store's revision; without a query while its change marker says nothing was written
+        (and at least once a second whatever it says: a safety net, not a schedule)."""
+        marker = self.store.change_marker()
+        now = time.monotonic()
+        quiet = marker is not None and marker == self._marker and now - self._asked < RECHECK
+        if quiet and self.current is not None:
+            return self.current.revision
+        self._marker, self._asked = marker, now  # taken before asking: a write meanwhile shows next time
+        return await asyncio.to_thread(self.store.revision)
 
     async def reload_zones(self, zones: Sequence[LoadedZone]) -> None:
         self.zones = list(zones)

@@ -51,6 +51,7 @@ from gslb.config import Settings
 from gslb.control import ControlChannel
 from gslb.dns.server import check_free
 from gslb.errors import ConfigError, GslbError, StoreError, ZoneError
+from gslb.follower import RECHECK
 from gslb.health.process import HealthProcess
 from gslb.health.view import HealthView
 from gslb.metrics import DnsCounts, WorkerTally
@@ -222,7 +223,15 @@ class Supervisor:
         instead of one a worker (each costs the answering process CPU and its interpreter lock)."""
         seen: int | None = None
         failing = False
+        marker: int | None = None
+        asked = 0.0
         while True:
+            now = time.monotonic()
+            latest = store.change_marker()  # as the lone process's follower: no query while quiet
+            if latest is not None and latest == marker and now - asked < RECHECK and not failing:
+                await asyncio.sleep(interval)
+                continue
+            marker, asked = latest, now
             try:
                 revision = await asyncio.to_thread(store.revision)
             except StoreError as exc:

@@ -153,6 +153,27 @@ def test_applying_again_changes_nothing(store: Store) -> None:
     assert store.plan(INVENTORY).edits == ()
 
 
+def test_every_commit_moves_a_sqlite_files_change_marker(store: Store) -> None:
+    """The follower skips its revision query while the marker stands still: a commit must move it,
+    a read or a write that changed nothing must not (PostgreSQL has none: it is always asked)."""
+    marker = store.change_marker()
+    if store.engine.dialect.name != "sqlite":
+        assert marker is None
+        return
+    assert marker is not None
+    store.apply_inventory(INVENTORY, "test")
+    after_write = store.change_marker()
+    assert after_write != marker
+    store.load()
+    store.revision()
+    assert not store.apply_inventory(INVENTORY, "test").changed
+    assert store.change_marker() == after_write
+    store.patch_member("www", INVENTORY.pools[0].members[0].address, "test", weight=7)
+    assert store.change_marker() != after_write
+    with Store.open("sqlite://") as in_memory:
+        assert in_memory.change_marker() is None  # no file to look at
+
+
 def test_apply_writes_only_what_changed(store: Store) -> None:
     store.apply_inventory(INVENTORY, "test")
     members = tuple(replace(m, weight=7) if m.address == "192.0.2.10" else m for m in WWW.members)
