@@ -1,11 +1,12 @@
-"""The health monitor: one asyncio task per checked member, and the set of members that are down.
+"""The health monitor: every checked member probed on its schedule, and what the answers need to know.
 
-The monitor follows the served inventory (``sync``, called whenever a snapshot is published):
-every member of a pool with a ``health_check`` gets a task that probes it at the check's interval
-(with the pool's and the member's overrides applied), feeds the results to the rise/fall state
-machine, and logs every transition. Whenever the set of down members changes, the monitor hands
-the whole set to ``publish``; the snapshot follower turns it into an incremental update, so
-probes never touch the hot path, and answers change within one update of a transition.
+The monitor follows the served inventory (``sync``, called whenever the store moves): every member
+of a pool with a ``health_check`` is probed at the check's interval (with the pool's and the
+member's overrides applied), from a chain of timer callbacks on the event loop rather than a task
+each, its results fed to the rise/fall state machine, every transition logged. Whenever the set of
+down members or of unsettled pools (gslb/ttl.py) changes, the monitor hands both to ``publish`` as
+a ``HealthView``; the snapshot follower turns it into an incremental update, so probes never touch
+the hot path, and answers change within one update of a transition.
 
 The set a member's state contributes to is also shaped by operators: ``force_down`` puts a
 member in it whatever its checks say, ``force_up`` keeps it out; drained and disabled members are
@@ -101,7 +102,7 @@ class HealthMonitor:
         self._unsettled: dict[str, set[str]] = {}  # pool -> its members not settled
 
     def sync(self, inventory: Inventory, revision: int = 0) -> None:
-        """Check what ``inventory`` says to check: start, restart and stop tasks as it changed."""
+        """Check what ``inventory`` says to check: start, restart and stop members' checks as it changed."""
         self.revision = revision
         if inventory is self._inventory:
             return
