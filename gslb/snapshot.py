@@ -363,13 +363,13 @@ def _bounded_ttls(inventory: Inventory, floor: int, ceiling: int) -> Inventory:
     """Pools with their TTL kept within the server's bounds (``pool_ttl_floor``/``_ceiling``)."""
     pools = []
     for pool in inventory.pools:
-        ttl = min(max(pool.ttl, floor), ceiling)
-        if ttl != pool.ttl:
+        kept = ttl.bounded(pool, floor, ceiling)
+        if kept is not pool:
             log.warning(
                 "pool TTL outside the server's bounds; using the bound",
-                extra={"pool": pool.name, "declared": pool.ttl, "served": ttl},
+                extra={"pool": pool.name, "declared": pool.ttl, "served": kept.ttl},
             )
-        pools.append(replace(pool, ttl=ttl) if ttl != pool.ttl else pool)
+        pools.append(kept)
     return replace(inventory, pools=tuple(pools))
 
 

@@ -51,6 +51,7 @@ class Served:
     ttl: int
     draining: frozenset[str]  # drained members still answered (their deadline is ahead)
     until: float | None  # when this changes by itself (the next drain deadline); None: never
+    stable: int  # the pool's stable TTL, which its drains are counted with
 
 
 def check_ttl(check: Check) -> float:
@@ -104,7 +105,7 @@ def served(pool: Pool, checks: Mapping[str, Check], floor: int, unsettled: bool,
             draining.add(member.address)
             until = deadline if until is None else min(until, deadline)
     short = draining or (unsettled and pool.health_check is not None)
-    return Served(min(floor if short else stable, pool.ttl), frozenset(draining), until)
+    return Served(min(floor if short else stable, pool.ttl), frozenset(draining), until, stable)
 
 
 def bounded(pool: Pool, floor: int, ceiling: int) -> Pool:
@@ -126,17 +127,21 @@ def pending_drains(
 ) -> list[tuple[str, str, float]]:
     """(pool, member address, caches clear at) of every drain whose caches have not cleared yet."""
     checks = {check.name: check for check in inventory.checks}
-    pending = []
-    for pool in inventory.pools:
-        if all(m.drained_at is None for m in pool.members):
-            continue
-        served = bounded(pool, floor, ceiling)
-        stable = stable_ttl(served, checks, floor)
-        for member in pool.members:
-            clear = caches_clear_at(member, stable, floor)
-            if clear is not None and clear > now:
-                pending.append((pool.name, member.address, clear))
-    return pending
+    return [
+        (pool.name, address, clear)
+        for pool in inventory.pools
+        if any(m.drained_at is not None for m in pool.members)
+        for address, clear in drain_promises(pool, checks, floor, ceiling).items()
+        if clear > now
+    ]
+
+
+def drain_promises(pool: Pool, checks: Mapping[str, Check], floor: int, ceiling: int) -> dict[str, float]:
+    """Member address -> caches clear at, for the pool's drained members that have a drain time:
+    what ``gslb apply`` prints and the admin API answers in ``Caches-Clear-At``."""
+    stable = stable_ttl(bounded(pool, floor, ceiling), checks, floor)
+    promises = {member.address: caches_clear_at(member, stable, floor) for member in pool.members}
+    return {address: clear for address, clear in promises.items() if clear is not None}
 
 
 def as_served(pool: Pool, how: Served) -> Pool:

@@ -95,18 +95,14 @@ async def _drain_promise(request: web.Request, pool_name: str, member: Member) -
         return {}
     api = context(request)
     pool = await api.blocking(lambda: api.store.pool(pool_name))
-    stored = next((m for m in pool.members if m.address == member.address), None) if pool else None
-    if pool is None or stored is None:
+    if pool is None:
         return {}  # deleted meanwhile: nothing to wait for
     name = pool.health_check
     check = await api.blocking(lambda: api.store.check(name)) if name is not None else None
-    floor, ceiling = api.ttl_bounds
-    bounded = ttl.bounded(pool, floor, ceiling)
-    stable = ttl.stable_ttl(bounded, {check.name: check} if check is not None else {}, floor)
-    clear = ttl.caches_clear_at(stored, stable, floor)
-    if clear is None:
-        return {}  # drained from disabled, or before drains had a time: withdrawn at once
-    return {CACHES_CLEAR_AT: rfc3339(wall_time(clear))}
+    checks = {check.name: check} if check is not None else {}
+    # None: deleted meanwhile, drained from disabled, or before drains had a time (withdrawn at once)
+    clear = ttl.drain_promises(pool, checks, *api.ttl_bounds).get(member.address)
+    return {} if clear is None else {CACHES_CLEAR_AT: rfc3339(wall_time(clear))}
 
 
 async def _pool(request: web.Request) -> Pool:

@@ -42,7 +42,7 @@ from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
 from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health, rfc3339, wall_time
 from gslb.health.view import HealthView, Key
 from gslb.model import Check, CheckType, HealthOverride, Inventory, Pool, effective_check
-from gslb.ttl import DEFAULT_FLOOR, bounded, cached_until, stable_ttl
+from gslb.ttl import DEFAULT_FLOOR, bounded, cached_until, served
 
 log = logging.getLogger("gslb.health")
 
@@ -281,10 +281,9 @@ class HealthMonitor:
 
     def _served_ttl(self, name: str) -> int:
         """The TTL the pool's answers carry now, as the answering processes compute it."""
-        floor, ceiling = self.ttl_bounds
-        if name in self._view.unsettled:
-            return floor
-        return stable_ttl(bounded(self._pool(name), floor, ceiling), self._checks, floor)
+        pool = bounded(self._pool(name), *self.ttl_bounds)
+        unsettled = name in self._view.unsettled
+        return served(pool, self._checks, self.ttl_bounds[0], unsettled, self.wall()).ttl
 
     def _republish(self) -> None:
         """Count every member again (the inventory changed), then publish if the view did."""

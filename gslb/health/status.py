@@ -229,7 +229,7 @@ def pool_health(
     now = time.time() if now is None else now
     checks = checks if checks is not None else ({check.name: check} if check is not None else {})
     how = ttl.served(pool, checks, floor, unsettled, now)
-    stable = ttl.stable_ttl(pool, checks, floor)
+    stable = how.stable
     answering = ttl.as_served(pool, how)
     up = {m.address: _effective_up(m, check, healths.get(m.address)) for m in pool.members}
     answered, all_down = answered_members(answering, up)

@@ -56,20 +56,24 @@ def test_an_unchecked_pool_keeps_its_declared_ttl() -> None:
 
 def test_an_unsettled_pool_answers_with_the_floor() -> None:
     slow = {"web": replace(WEB, interval=10.0, fall=3, jitter=0.0)}
-    assert ttl.served(pool(A, B), slow, FLOOR, unsettled=False, now=NOW) == ttl.Served(20, frozenset(), None)
-    assert ttl.served(pool(A, B), slow, FLOOR, unsettled=True, now=NOW) == ttl.Served(1, frozenset(), None)
+    assert ttl.served(pool(A, B), slow, FLOOR, unsettled=False, now=NOW) == ttl.Served(
+        20, frozenset(), None, 20
+    )
+    assert ttl.served(pool(A, B), slow, FLOOR, unsettled=True, now=NOW) == ttl.Served(
+        1, frozenset(), None, 20
+    )
 
 
 def test_a_drained_member_is_answered_at_the_floor_until_its_old_copies_expire() -> None:
     slow = {"web": replace(WEB, interval=10.0, fall=3, jitter=0.0)}  # stable TTL 20 s
     drained = replace(A, state=AdminState.DRAINED, drained_at=NOW)
     before = ttl.served(pool(drained, B), slow, FLOOR, unsettled=False, now=NOW + 19.9)
-    assert before == ttl.Served(FLOOR, frozenset({A.address}), NOW + 20)
+    assert before == ttl.Served(FLOOR, frozenset({A.address}), NOW + 20, 20)
     served = ttl.as_served(pool(drained, B), before)
     assert served.ttl == FLOOR
     assert [m.state for m in served.members] == [AdminState.ENABLED, AdminState.ENABLED]
     after = ttl.served(pool(drained, B), slow, FLOOR, unsettled=False, now=NOW + 20)
-    assert after == ttl.Served(20, frozenset(), None)  # withdrawn: the pool is back to its stable TTL
+    assert after == ttl.Served(20, frozenset(), None, 20)  # withdrawn: the pool is back to its stable TTL
     assert ttl.as_served(pool(drained, B), after) == pool(drained, B, ttl_=20)  # and no longer answered
     assert ttl.caches_clear_at(drained, 20, FLOOR) == NOW + 22  # deadline + floor + a resolver's second
     assert [ttl.drain_phase(drained, 20, t) for t in (NOW, NOW + 20)] == ["draining", "drained"]
@@ -79,7 +83,7 @@ def test_a_drained_member_is_answered_at_the_floor_until_its_old_copies_expire()
 def test_an_unchecked_pool_drains_over_its_declared_ttl() -> None:
     drained = replace(A, state=AdminState.DRAINED, drained_at=NOW)
     how = ttl.served(pool(drained, B, check=None), CHECKS, FLOOR, unsettled=False, now=NOW + 29)
-    assert how == ttl.Served(FLOOR, frozenset({A.address}), NOW + 30)
+    assert how == ttl.Served(FLOOR, frozenset({A.address}), NOW + 30, 30)
 
 
 def test_a_member_drained_without_a_time_is_withdrawn_at_once() -> None:
