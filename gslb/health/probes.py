@@ -213,9 +213,8 @@ async def probe_tcp(host: str, port: int, timeout: float) -> ProbeResult:
     """
 
     async def connect() -> ProbeResult:
-        try:
-            family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
-        except ValueError:  # a CNAME pool's member: a name to resolve first
+        family = _family(host)
+        if family is None:  # a CNAME pool's member: a name to resolve first
             _, writer = await asyncio.open_connection(host, port)
             writer.transport.abort()
             return ProbeResult(True, "connected")
