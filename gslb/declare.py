@@ -69,6 +69,9 @@ CHECK_KEYS: dict[CheckType, set[str]] = {
 }  # fmt: skip
 ALL_CHECK_KEYS = {"type"}.union(*CHECK_KEYS.values())
 OVERRIDE_KEYS = {"port", "interval", "timeout", "rise", "fall"}
+# What a null may stand for in an object the admin API receives: any field of its kind (a check's
+# of any type, so a GET of one type can be PUT back as another with the rest left null).
+NULLABLE_KEYS = {"sites": SITE_KEYS, "checks": ALL_CHECK_KEYS, "pools": POOL_KEYS}
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 3600.0
 MAX_RESULTS = 100  # rise and fall
 MAX_TEXT = 1000  # path, host, body, sni: what the store holds
@@ -148,6 +151,7 @@ def read_member(pool: Pool, body: Mapping[str, Any]) -> Member:
     """One member's table for ``pool`` (its kind decides what an address is); see ``read_pool``."""
     reader = _Reader((), {})
     where = "member"
+    reader.stray_nulls(body, MEMBER_KEYS, where)
     present = _present(body)
     reader.refuse_nul(present, where)
     identity = reader.member_identity(present, where, pool.kind)
@@ -188,6 +192,7 @@ class _Reader:
         """Read one object's table outside any file; raise its problems relative to it."""
         if not valid_object_name(name):
             self.problem(f"{section}.{name}.name", "must be 1-63 characters of a-z, 0-9, '-' and '_'")
+        self.stray_nulls(body, NULLABLE_KEYS[section], f"{section}.{name}")
         present = _present(body)
         self.refuse_nul(present, f"{section}.{name}")
         read(name, present)
@@ -247,6 +252,11 @@ class _Reader:
             else:
                 good[name] = body
         return good
+
+    def stray_nulls(self, body: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        """A null stands for a field left out, so it must name a field: ``_present`` drops nulls
+        before the readers see which fields there are."""
+        self.unknown_keys({key: None for key, value in body.items() if value is None}, allowed, where)
 
     def unknown_keys(self, body: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for key in sorted(set(body) - allowed):
@@ -389,6 +399,11 @@ class _Reader:
         site = body.get("site")
         if not isinstance(site, str):
             self.problem(f"{where}.site", "required: the name of a declared site")
+            return None
+        if not valid_object_name(site):
+            self.problem(
+                f"{where}.site", f"{site!r} is not a site name (1-63 characters of a-z, 0-9, '-', '_')"
+            )
             return None
         self.site_references.append((self.path, f"{where}.site", site))
         address = self.member_address(body.get("address"), kind, f"{where}.address")

@@ -202,6 +202,27 @@ def test_null_is_a_field_left_out() -> None:
     assert decode_pool("www", document, ORIGINS, {}) == WWW
 
 
+def test_a_null_must_stand_for_a_field_of_the_object() -> None:
+    """Found by schemathesis: unknown keys were dropped with the nulls instead of refused."""
+    with pytest.raises(Problem) as raised:
+        decode_check("web", {"type": "tcp", "port": 443, "": None, "\t": None})
+    assert sorted(problem_fields(raised.value)) == ["", "\t"]
+    with pytest.raises(Problem) as raised:
+        decode_site("ams", {"region": "eu", "colour": None})
+    assert problem_fields(raised.value) == ["colour"]
+    with pytest.raises(Problem) as raised:
+        decode_member(WWW, None, {"site": "ams", "address": "192.0.2.9", "colour": None})
+    assert problem_fields(raised.value) == ["colour"]
+    assert decode_check("web", {"type": "tcp", "port": 443, "path": None}).port == 443  # another type's
+
+
+def test_a_member_site_must_be_a_site_name() -> None:
+    """Found by schemathesis: a name no site can have reached the store, which answered 412 first."""
+    with pytest.raises(Problem) as raised:
+        decode_member(WWW, None, {"site": "73n-*", "address": "192.0.2.9"})
+    assert problem_fields(raised.value) == ["site"]
+
+
 def test_every_problem_is_reported_with_its_path_in_the_object() -> None:
     document = pool_document(WWW) | {"name": "other", "ttl": -1, "policy": "fastest"}
     document["members"][1] |= {"weight": 1001, "address": "192.0.2.300"}
