@@ -25,6 +25,7 @@ from gslb.dns.pools import (
     PoolAnswer,
     PoolCompiler,
     fallback_chain,
+    owner_name,
     pool_rrsets,
     unhealthy_by_pool,
 )
@@ -120,7 +121,7 @@ def build(
         replace(inventory, pools=tuple(served.values())), catalog, unhealthy, pools=served
     )
     pools = {(owner.canonicalize(), qtype): answer for (owner, qtype), answer in compiled.items()}
-    pool_owners = {dns.name.from_text(text) for pool in inventory.pools for text in pool.names}
+    pool_owners = {owner_name(text) for pool in inventory.pools for text in pool.names}
 
     def pool_lookup(owner: dns.name.Name, qtype: int) -> PoolAnswer | None:
         return pools.get((owner, qtype))
@@ -247,7 +248,7 @@ def update(
     owners: set[dns.name.Name] = set()
     for name in affected:
         for text in pools[name].names:
-            owner = dns.name.from_text(text)
+            owner = owner_name(text)
             owners.add(owner)
             for qtype in POOL_TYPES:
                 key = question_key(owner, qtype)

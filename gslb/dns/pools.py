@@ -13,9 +13,9 @@ and ANY has something to show.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import random
+import socket
 from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 
@@ -28,8 +28,8 @@ import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
-from gslb.dns.render import Answer, render, render_plain
-from gslb.dns.wire import RCODE_NOERROR
+from gslb.dns.render import Answer, render
+from gslb.dns.wire import RCODE_NOERROR, counts, flags_index
 from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind, Site
 from gslb.policy import Candidate, ClientKey, Selector, compile_selector, fail_open_candidates
 
@@ -56,6 +56,24 @@ STATIC = StaticSelector()
 
 
 @dataclass(frozen=True, slots=True)
+class AddressChoices:
+    """What an address pool's answers were rendered from, kept as addresses: the dnspython RRsets
+    of a ``Resolution`` are made only when something asks for them (a static CNAME chain into the
+    pool, the answer counters), never for the 100,000 pools a large node compiles at start."""
+
+    owner: dns.name.Name
+    rdtype: int
+    ttl: int
+    choices: tuple[tuple[str, ...], ...]
+
+    def resolutions(self) -> tuple[Resolution, ...]:
+        return tuple(
+            Resolution(RCODE_NOERROR, True, (_rrset(self.owner, self.rdtype, self.ttl, addresses),))
+            for addresses in self.choices
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PoolAnswer:
     """A pool's answers to one question: ``answers[selector.pick(client)[0]]``."""
 
@@ -63,7 +81,12 @@ class PoolAnswer:
     selector: Selector
     answers: tuple[Answer, ...]
     uses_client: bool
-    resolutions: tuple[Resolution, ...]  # what each answer was rendered from, for CNAMEs leading here
+    made_of: tuple[Resolution, ...] | AddressChoices  # what each answer was rendered from
+
+    @property
+    def resolutions(self) -> tuple[Resolution, ...]:
+        made_of = self.made_of
+        return made_of.resolutions() if isinstance(made_of, AddressChoices) else made_of
 
     def behind(self, qname: dns.name.Name, qtype: int, cnames: tuple[dns.rrset.RRset, ...]) -> PoolAnswer:
         """The answers for a static CNAME chain that ends at this pool's name: same selector, so
@@ -79,14 +102,14 @@ def pool_rrsets(inventory: Inventory) -> dict[dns.name.Name, list[dns.rrset.RRse
     for pool in inventory.pools:
         enabled = [m for m in pool.members if m.state is AdminState.ENABLED] or list(pool.members)
         for text in pool.names:
-            owner = dns.name.from_text(text)
+            owner = owner_name(text)
             rrsets = placed.setdefault(owner, [])
             if pool.kind is PoolKind.CNAME:
                 if enabled:
                     rrsets.append(_rrset(owner, CNAME, pool.ttl, [enabled[0].address]))
                 continue
             for rdtype, version in ((A, 4), (AAAA, 6)):
-                addresses = [m.address for m in enabled if ipaddress.ip_address(m.address).version == version]
+                addresses = [m.address for m in enabled if _version(m.address) == version]
                 if addresses:
                     rrsets.append(_rrset(owner, rdtype, pool.ttl, addresses))
     return placed
@@ -138,7 +161,7 @@ class PoolCompiler:
             chain = fallback_chain(pool, by_name)
             health = tuple(down.get(link.name, frozenset()) for link in chain)
             for text in pool.names:
-                owner = dns.name.from_text(text)
+                owner = owner_name(text)
                 zone = catalog.find(owner)
                 if zone is None:
                     log.warning(
@@ -146,8 +169,7 @@ class PoolCompiler:
                         extra={"pool": pool.name, "owner": text},
                     )
                     continue
-                types = CNAME_POOL_TYPES if pool.kind is PoolKind.CNAME else (A, AAAA)
-                for qtype in types:
+                for qtype in _pool_types(pool):
                     key = (chain, owner, qtype, health, inventory.sites)
                     if pool.kind is PoolKind.CNAME:
                         # CNAME pools follow their targets through the zones: never reused.
@@ -205,15 +227,21 @@ class PoolCompiler:
                     list(fail_open_candidates(candidates)), source, count, inventory.sites
                 )
             if selector is not None:
-                resolutions = tuple(
-                    _resolution(qtype, source, owner, [members[i].address for i in choice], catalog)
-                    for choice in selector.choices
-                )
                 if source.kind is PoolKind.ADDRESS:
                     # One address RRset at the question's own name: what render() makes of it, faster.
-                    answers = tuple(render_plain(r.answer[0]) for r in resolutions)
-                else:
-                    answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
+                    made = AddressChoices(
+                        owner,
+                        qtype,
+                        source.ttl,
+                        tuple(tuple(members[i].address for i in choice) for choice in selector.choices),
+                    )
+                    answers = tuple(_address_answer(qtype, source.ttl, chosen) for chosen in made.choices)
+                    return PoolAnswer(pool.name, selector, answers, selector.uses_client, made)
+                resolutions = tuple(
+                    _cname_resolution(qtype, source, owner, members[choice[0]].address, catalog)
+                    for choice in selector.choices
+                )
+                answers = tuple(render(owner, qtype, IN, r) for r in resolutions)
                 return PoolAnswer(pool.name, selector, answers, selector.uses_client, resolutions)
             if source.all_down is not AllDown.FALLBACK:
                 break
@@ -254,24 +282,70 @@ def fallback_chain(pool: Pool, pools: Mapping[str, Pool]) -> tuple[Pool, ...]:
     return tuple(chain)
 
 
+def _pool_types(pool: Pool) -> tuple[int, ...]:
+    """The types a pool's selector answers: an address pool's families are those of its own
+    members (a family it lacks gets NODATA by the general rules, whatever its fallbacks hold)."""
+    if pool.kind is PoolKind.CNAME:
+        return CNAME_POOL_TYPES
+    families = {_version(m.address) for m in pool.members}
+    return tuple(qtype for qtype, version in ((A, 4), (AAAA, 6)) if version in families)
+
+
 def _members_for(pool: Pool, qtype: int) -> list[Member]:
     if pool.kind is PoolKind.CNAME:
         return list(pool.members)
     version = 4 if qtype == A else 6
-    return [m for m in pool.members if ipaddress.ip_address(m.address).version == version]
+    return [m for m in pool.members if _version(m.address) == version]
 
 
-def _resolution(
-    qtype: int, pool: Pool, owner: dns.name.Name, addresses: list[str], catalog: Catalog
+def _version(address: str) -> int:
+    """A member address's IP version: members hold valid addresses (the readers check them), and
+    only IPv6 ones have a colon; ipaddress would parse each of them again at every build."""
+    return 6 if ":" in address else 4
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def owner_name(text: str) -> dns.name.Name:
+    """A pool name's dnspython Name, made once however many builds and updates ask for it."""
+    return dns.name.from_text(text)
+
+
+def _cname_resolution(
+    qtype: int, pool: Pool, owner: dns.name.Name, address: str, catalog: Catalog
 ) -> Resolution:
-    if pool.kind is PoolKind.CNAME:
-        cname = _rrset(owner, CNAME, pool.ttl, addresses[:1])
-        target = dns.name.from_text(addresses[0])
-        rest: tuple[dns.rrset.RRset, ...] = ()
-        if qtype != CNAME and catalog.find(target) is not None:
-            rest = resolve(catalog, target, qtype).answer
-        return Resolution(RCODE_NOERROR, True, (cname, *rest))
-    return Resolution(RCODE_NOERROR, True, (_rrset(owner, qtype, pool.ttl, addresses),))
+    """A CNAME pool's answer: its target, followed inside the served zones."""
+    cname = _rrset(owner, CNAME, pool.ttl, [address])
+    target = dns.name.from_text(address)
+    rest: tuple[dns.rrset.RRset, ...] = ()
+    if qtype != CNAME and catalog.find(target) is not None:
+        rest = resolve(catalog, target, qtype).answer
+    return Resolution(RCODE_NOERROR, True, (cname, *rest))
+
+
+def _address_answer(rdtype: int, ttl: int, addresses: tuple[str, ...]) -> Answer:
+    """What ``render_plain`` makes of these addresses as one RRset at the question's name, from
+    each address's wire form parsed once for all pools and builds."""
+    fixed = _ADDRESS_FIXED[rdtype] + ttl.to_bytes(4, "big")
+    body = b"".join([fixed + _address_rdata(address) for address in addresses])
+    return Answer(_POSITIVE, *_heads(len(addresses)), body, ())
+
+
+@functools.cache
+def _heads(records: int) -> tuple[bytes, bytes]:
+    return counts(records, 0, 0), counts(records, 0, 1)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _address_rdata(address: str) -> bytes:
+    """RDLENGTH and RDATA of one member address."""
+    data = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
+    return len(data).to_bytes(2, "big") + data
+
+
+_ADDRESS_FIXED: dict[int, bytes] = {
+    rdtype: b"\xc0\x0c" + rdtype.to_bytes(2, "big") + IN.to_bytes(2, "big") for rdtype in (A, AAAA)
+}
+_POSITIVE = flags_index(RCODE_NOERROR, authoritative=True)
 
 
 def _soa_for(soa: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:

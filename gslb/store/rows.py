@@ -61,9 +61,13 @@ def pool_rows(session: Session, *names: str) -> dict[str, PoolRow]:
 
 
 def read_inventory(session: Session) -> Inventory:
-    sites = tuple(site_value(row) for row in site_rows(session).values())
-    checks = tuple(check_value(row) for row in check_rows(session).values())
-    return Inventory(sites=sites, pools=read_pools(session), checks=checks).normalized()
+    """Everything stored, in ``Inventory.normalized``'s order: ``read_pools`` already sorts each
+    pool's names and members, so only the pools themselves are put in order here (normalizing
+    would copy 100,000 pools to sort what is sorted)."""
+    sites = sorted((site_value(row) for row in site_rows(session).values()), key=lambda s: s.name)
+    checks = sorted((check_value(row) for row in check_rows(session).values()), key=lambda c: c.name)
+    pools = sorted(read_pools(session), key=lambda p: p.name)
+    return Inventory(sites=tuple(sites), pools=tuple(pools), checks=tuple(checks))
 
 
 def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[Pool, ...]:

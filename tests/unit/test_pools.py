@@ -13,10 +13,12 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gslb import snapshot, zonefile
 from gslb.dns.authority import Catalog
-from gslb.dns.pools import PoolCompiler, pool_rrsets
+from gslb.dns.pools import AddressChoices, PoolCompiler, _address_answer, pool_rrsets
 from gslb.dns.render import render
 from gslb.dns.responder import ResponderSettings, respond
 from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site
@@ -198,3 +200,25 @@ def test_compiled_address_answers_are_what_the_general_renderer_makes(policy: Po
     catalog = Catalog.from_zones((z.zone for z in ZONES), pool_rrsets(inventory))
     for (owner, qtype), compiled in PoolCompiler(random.Random(2)).compile(inventory, catalog).items():
         assert compiled.answers == tuple(render(owner, qtype, 1, r) for r in compiled.resolutions)
+
+
+_ADDRESSES = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+)
+
+
+@given(
+    addresses=st.lists(_ADDRESSES, min_size=1, max_size=8, unique=True),
+    ttl=st.integers(min_value=0, max_value=2**31 - 1),
+)
+def test_address_answers_are_rendered_as_the_general_renderer_renders_them(
+    addresses: list[str], ttl: int
+) -> None:
+    family = 6 if ":" in addresses[0] else 4
+    chosen = tuple(a for a in addresses if (":" in a) == (family == 6))
+    qtype = dns.rdatatype.AAAA if family == 6 else dns.rdatatype.A
+    owner = dns.name.from_text("lb.example.test.")
+    (resolution,) = AddressChoices(owner, qtype, ttl, (chosen,)).resolutions()
+    assert _address_answer(qtype, ttl, chosen) == render(owner, qtype, 1, resolution)
+    assert [r.address for r in resolution.answer[0]] == list(chosen)  # the policy's order is kept
