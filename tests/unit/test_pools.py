@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gslb import snapshot, zonefile
 from gslb.dns.authority import Catalog
-from gslb.dns.pools import AddressChoices, PoolCompiler, _address_answer, pool_rrsets
+from gslb.dns.pools import AddressChoices, PoolCompiler, _address_answer, _ZoneFinder, pool_rrsets
 from gslb.dns.render import render
 from gslb.dns.responder import ResponderSettings, respond
 from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site
@@ -223,3 +223,16 @@ def test_address_answers_are_rendered_as_the_general_renderer_renders_them(
     assert _address_answer(qtype, ttl, chosen) == render(owner, qtype, 1, resolution)
     kept = [ipaddress.ip_address(r.address) for r in resolution.answer[0]]
     assert kept == [ipaddress.ip_address(a) for a in chosen]  # the policy's order is kept
+
+
+_LABELS = st.sampled_from(["www", "lb", "gslb", "example", "test", "auth", "WWW", "a\\.b", "x"])
+
+
+@given(st.lists(_LABELS, min_size=0, max_size=5))
+def test_pool_names_find_their_zone_by_text_as_the_catalog_finds_it(labels: list[str]) -> None:
+    catalog = Catalog.from_zones(z.zone for z in ZONES)
+    text = ".".join(labels) + "."
+    owner = dns.name.from_text(text)
+    assert _ZoneFinder(catalog).find(text, owner) is catalog.find(owner)
+    canonical = owner.canonicalize()
+    assert _ZoneFinder(catalog).find(canonical.to_text(), canonical) is catalog.find(canonical)
