@@ -73,7 +73,7 @@ import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import NamedTuple, Protocol, TypeVar
 
 from gslb.dns.wire import ClientSubnet
@@ -393,7 +393,9 @@ class TopologySelector:
             by_site.setdefault(candidates[i].site, []).append(i)
         preference = [s for s in dict.fromkeys(site_order) if s in by_site]
         preference += sorted(s for s in by_site if s not in preference)
-        entries: dict[str | None, list[tuple[int, ...]]] = {None: _weighted_entries(tier, candidates, size)}
+        entries: dict[str | None, Sequence[tuple[int, ...]]] = {
+            None: _weighted_entries(tier, candidates, size)
+        }
         for _, site in subnets:
             if site not in entries:
                 entries[site] = _site_entries(site, by_site, preference, candidates, size)
@@ -457,20 +459,34 @@ def _cycle_from(period: Sequence[_T], rng: random.Random) -> Iterator[_T]:
     return itertools.cycle([*period[start:], *period[:start]])
 
 
-def _rotations(tier: Sequence[int], size: int) -> list[tuple[int, ...]]:
+def _rotations(tier: Sequence[int], size: int) -> tuple[tuple[int, ...], ...]:
+    return _rotations_of(tuple(tier), size)
+
+
+@lru_cache(maxsize=4096)
+def _rotations_of(tier: tuple[int, ...], size: int) -> tuple[tuple[int, ...], ...]:
+    """Cached: a large node's pools come in a few shapes, and the entries depend on nothing else."""
     n = len(tier)
-    return [tuple(tier[(i + j) % n] for j in range(size)) for i in range(n)]
+    return tuple(tuple(tier[(i + j) % n] for j in range(size)) for i in range(n))
 
 
 def _weighted_entries(
     tier: Sequence[int], candidates: Sequence[Candidate], size: int
-) -> list[tuple[int, ...]]:
+) -> tuple[tuple[int, ...], ...]:
+    return _weighted_entries_of(tuple(tier), tuple(candidates[i].weight for i in tier), size)
+
+
+@lru_cache(maxsize=4096)
+def _weighted_entries_of(
+    tier: tuple[int, ...], weights: tuple[int, ...], size: int
+) -> tuple[tuple[int, ...], ...]:
     """Per pick of one SWRR period: the next ``size`` distinct members of the sequence from there.
 
     Swept backwards over two periods keeping members ordered by their next occurrence (move to
     front), so the cost is period x members, not period x distance to the next distinct one.
+    Cached like ``_rotations_of``: the tier's weights decide it, not who the members are.
     """
-    sequence = [tier[i] for i in smooth_weighted_order([candidates[i].weight for i in tier])]
+    sequence = [tier[i] for i in smooth_weighted_order(list(weights))]
     period = len(sequence)
     upcoming: list[int] = []
     entries: list[tuple[int, ...]] = [()] * period
@@ -481,7 +497,7 @@ def _weighted_entries(
         upcoming.insert(0, member)
         if position < period:
             entries[position] = tuple(upcoming[:size])
-    return entries
+    return tuple(entries)
 
 
 def _site_entries(
