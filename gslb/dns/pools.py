@@ -327,8 +327,9 @@ def _version(address: str) -> int:
 
 @functools.lru_cache(maxsize=1 << 18)
 def owner_name(text: str) -> dns.name.Name:
-    """A pool name's dnspython Name, made once however many builds and updates ask for it."""
-    return dns.name.from_text(text)
+    """A pool name's dnspython Name, canonical (lower case, as the readers store pool names
+    anyway), made once however many builds and updates ask for it."""
+    return dns.name.from_text(text).canonicalize()
 
 
 def _cname_resolution(
