@@ -13,6 +13,7 @@ from pathlib import Path
 import dns.rdatatype
 
 from gslb.declare import read_declarations
+from gslb.dns.plain import owner_texts, rdtype_of
 from gslb.model import Inventory
 from gslb.plan import Plan, plan
 from gslb.store import Store
@@ -32,9 +33,17 @@ def static_owner_names(zones: Iterable[LoadedZone]) -> dict[str, str]:
     """Owner names with A, AAAA or CNAME records in a zone file → that file."""
     owners: dict[str, str] = {}
     for loaded in zones:
+        path = str(loaded.path)
         for name, node in loaded.zone.nodes.items():
             if any(rdataset.rdtype in POOL_EXCLUSIVE_TYPES for rdataset in node.rdatasets):
-                owners[name.canonicalize().to_text()] = str(loaded.path)
+                owners[name.canonicalize().to_text()] = path
+        plain = loaded.zone.plain.owners
+        keys = (
+            key
+            for key, entry in plain.items()
+            if any(rdtype_of(w) in POOL_EXCLUSIVE_TYPES for w in entry[1:])
+        )
+        owners.update(dict.fromkeys(owner_texts(keys), path))
     return owners
 
 

@@ -20,6 +20,7 @@ import dns.rrset
 from gslb import ttl
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, resolve
 from gslb.dns.negative import NegativeZone
+from gslb.dns.plain import PlainRecords, rdtype_of
 from gslb.dns.pools import (
     CNAME_POOL_TYPES,
     PoolAnswer,
@@ -29,7 +30,7 @@ from gslb.dns.pools import (
     pool_rrsets,
     unhealthy_by_pool,
 )
-from gslb.dns.render import PLAIN_TYPES, Answer, render, render_plain
+from gslb.dns.render import PLAIN_TYPES, Answer, plain_answer, render, render_plain
 from gslb.model import Inventory, Pool
 from gslb.zonefile import LoadedZone
 
@@ -120,7 +121,7 @@ def build(
     compiled = (compiler or PoolCompiler(rng)).compile(
         replace(inventory, pools=tuple(served.values())), catalog, unhealthy, pools=served
     )
-    pools = {(owner.canonicalize(), qtype): answer for (owner, qtype), answer in compiled.items()}
+    pools = compiled  # keyed by canonical owners (owner_name)
     pool_owners = {owner_name(text) for pool in inventory.pools for text in pool.names}
 
     def pool_lookup(owner: dns.name.Name, qtype: int) -> PoolAnswer | None:
@@ -134,7 +135,7 @@ def build(
     for data in catalog.zones.values():
         types: dict[bytes, frozenset[int]] = {}  # for the negative answers, made in the same pass
         shared: dict[frozenset[int], frozenset[int]] = {}  # a million owners, a handful of type sets
-        for owner, by_type in data.owners():
+        for owner, by_type in data.owners(plain=False):
             raw = owner.to_wire()
             assert raw is not None
             owner_key = raw.lower()
@@ -159,16 +160,12 @@ def build(
                 (dynamic if used else answers)[key] = answer
                 for name in used:
                     dependents.setdefault(name, []).append((qname, qtype))
+        _plain_answers(data.plain, pool_keys, answers, types, shared)
         zone_negative = NegativeZone.from_zone(data, types)
         negative[zone_negative.apex] = zone_negative
     for (owner, qtype), pool_answer in pools.items():
         dynamic[question_key(owner, qtype)] = pool_answer
-    infos = tuple(
-        ZoneInfo(
-            z.origin.to_text(), z.serial, str(z.path), sum(len(rds) for _, rds in z.zone.iterate_rdatasets())
-        )
-        for z in zones
-    )
+    infos = tuple(ZoneInfo(z.origin.to_text(), z.serial, str(z.path), z.records) for z in zones)
     return Snapshot(
         catalog,
         answers,
@@ -382,6 +379,33 @@ def _cnames(resolution: Resolution) -> tuple[dns.rrset.RRset, ...]:
             break
         chain.append(rrset)
     return tuple(chain)
+
+
+def _plain_answers(
+    plain: PlainRecords,
+    pool_keys: Set[bytes],
+    answers: dict[bytes, Answer | PoolAnswer],
+    types: dict[bytes, frozenset[int]],
+    shared: dict[frozenset[int], frozenset[int]],
+) -> None:
+    """The plain owners' answers (gslb/dns/plain.py), each RRset's wire the body of the answer
+    that asks for it by its owner's name, and their types for the negative answers."""
+    alone: dict[bytes, frozenset[int]] = {}  # a type's key bytes → the set of that type alone
+    for owner_key, entry in plain.owners.items():
+        if owner_key in pool_keys:
+            continue  # a pool's name: owners() gave it, with the pool's records beside these
+        if len(entry) == 2:  # one type: most owners
+            wire = entry[1]
+            type_key = wire[2:6]  # the question's type and class
+            present = alone.get(type_key)
+            if present is None:
+                present = alone[type_key] = frozenset((rdtype_of(wire),))
+            answers[owner_key + type_key] = plain_answer(wire)
+        else:
+            present = frozenset(rdtype_of(wire) for wire in entry[1:])
+            for wire in entry[1:]:
+                answers[owner_key + wire[2:6]] = plain_answer(wire)
+        types[owner_key] = shared.setdefault(present, present)
 
 
 def _precomputed_types(by_type: dict[int, dns.rrset.RRset]) -> Iterator[int]:

@@ -1,4 +1,5 @@
-"""Standard RFC 1035 master files in ``zones/`` → validated dnspython zones.
+"""Standard RFC 1035 master files in ``zones/`` → validated zones: dnspython's, with the plain
+owners' records beside them as wire (gslb/dns/plain.py).
 
 A zone is served whole or not at all: every problem in every file is collected and reported
 with its file (and line where the parser knows it), and nothing is served until all are fixed.
@@ -19,6 +20,7 @@ import dns.zone
 import dns.zonefile
 
 from gslb import gcpause, zonelines
+from gslb.dns.plain import StaticZone
 from gslb.errors import ZoneError
 
 ZONE_SUFFIX = ".zone"
@@ -36,12 +38,17 @@ class LoadedZone:
 
     origin: dns.name.Name
     path: Path
-    zone: dns.zone.Zone
+    zone: StaticZone
 
     @property
     def serial(self) -> int:
         soa = self.zone.get_soa()
         return int(soa.serial)
+
+    @property
+    def records(self) -> int:
+        """Every record of the file (an RRset's duplicates once), plain owners' included."""
+        return sum(len(rdataset) for _, rdataset in self.zone.iterate_rdatasets()) + self.zone.plain.records
 
 
 class ZoneLoadErrors(ZoneError):
@@ -114,19 +121,16 @@ class _StrictReader(dns.zonefile.Reader):
         )
 
 
-def _parse(path: Path, origin: dns.name.Name, text: str, *, simple_lines: bool = True) -> dns.zone.Zone:
+def _parse(path: Path, origin: dns.name.Name, text: str, *, simple_lines: bool = True) -> StaticZone:
     """The zone of ``text``; ``simple_lines=False`` leaves every line to dnspython (for tests)."""
-    zone = dns.zone.Zone(origin, relativize=False)
     try:
-        with zone.writer(True) as txn:
-            reader = _StrictReader(dns.tokenizer.Tokenizer("", str(path)), dns.rdataclass.IN, txn)
-            if simple_lines:
-                simple = zonelines.read(reader, text, str(path))
-            else:
-                reader.tok = dns.tokenizer.Tokenizer(text, str(path))
-                reader.read()
-                simple = {}
-        zonelines.merge(zone, simple)
+        slow: frozenset[bytes] = frozenset()
+        while True:
+            try:
+                zone = _read(path, origin, text, simple_lines, slow)
+                break
+            except zonelines.Interleaved as mixed:
+                slow |= mixed.owners  # never any of slow's: this ends
         zone.check_origin()
     except dns.exception.SyntaxError as exc:
         line, detail = _locate(path, origin, text, str(exc))
@@ -139,6 +143,23 @@ def _parse(path: Path, origin: dns.name.Name, text: str, *, simple_lines: bool =
         raise ZoneError(str(path), f"a CNAME shares its owner name with other data: {exc}") from exc
     except (dns.exception.DNSException, ValueError) as exc:
         raise ZoneError(str(path), str(exc) or type(exc).__name__) from exc
+    return zone
+
+
+def _read(
+    path: Path, origin: dns.name.Name, text: str, simple_lines: bool, slow: frozenset[bytes] = frozenset()
+) -> StaticZone:
+    """The zone of ``text``, the simple lines of owners not in ``slow`` read by zonelines."""
+    zone = StaticZone(origin)
+    with zone.writer(True) as txn:
+        reader = _StrictReader(dns.tokenizer.Tokenizer("", str(path)), dns.rdataclass.IN, txn)
+        if simple_lines:
+            simple = zonelines.read(reader, text, str(path), slow)
+        else:
+            reader.tok = dns.tokenizer.Tokenizer(text, str(path))
+            reader.read()
+            simple = {}
+    zone.plain = zonelines.merge(zone, simple)
     return zone
 
 
@@ -167,7 +188,9 @@ def _locate(path: Path, origin: dns.name.Name, text: str, message: str) -> tuple
     return line, detail
 
 
-def _check_contents(path: Path, zone: dns.zone.Zone) -> None:
+def _check_contents(path: Path, zone: StaticZone) -> None:
+    """Refuse what the responder does not serve. Plain owners (zone.plain) hold only class IN
+    A, AAAA and TXT records below the apex: nothing here to refuse."""
     assert zone.origin is not None
     soa = zone.get_rdataset(zone.origin, dns.rdatatype.SOA)
     if soa is not None and len(soa) != 1:

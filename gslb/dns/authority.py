@@ -18,6 +18,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
+from gslb.dns.plain import PlainRecords, StaticZone, name_key
 from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED
 
 A = dns.rdatatype.A
@@ -52,27 +53,45 @@ REFUSED = Resolution(RCODE_REFUSED, authoritative=False)
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneNames:
+    """The names of a zone that exist: owners and empty non-terminals (RFC 8020). Those of the
+    plain table are its wire keys, so that a million plain owners need no Name each."""
+
+    indexed: frozenset[dns.name.Name]  # the owners held as dnspython RRsets, their ancestors
+    plain: PlainRecords
+
+    def __contains__(self, name: object) -> bool:
+        if name in self.indexed:
+            return True
+        plain = self.plain
+        return bool(plain.owners) and isinstance(name, dns.name.Name) and plain.exists(name_key(name))
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneData:
     """One zone indexed for lookups: RRsets by owner and type, existing names, and cuts.
 
     The zone file's RRsets and the pool names' (``pools``: each pool owner's RRsets, the file's
     included) are kept apart, so that a change to pools copies the small table, never the large
-    one; ``owner()`` sees both.
+    one; ``owner()`` sees both. Most static owners of a large zone are in neither but in ``plain``
+    (gslb/dns/plain.py), whose RRsets ``owner()`` makes when asked.
     """
 
     origin: dns.name.Name
     rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]]
-    names: frozenset[dns.name.Name]  # owners plus empty non-terminals
+    names: ZoneNames  # owners plus empty non-terminals
     cuts: frozenset[dns.name.Name]  # delegation points (NS below the apex)
     soa: dns.rrset.RRset
     negative_soa: dns.rrset.RRset = field(repr=False)  # TTL = min(SOA TTL, MINIMUM), RFC 2308 5
     pools: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = field(default_factory=dict)
+    plain: PlainRecords = field(default_factory=PlainRecords, repr=False)
 
     @classmethod
     def from_zone(cls, zone: dns.zone.Zone, extra: Iterable[dns.rrset.RRset] = ()) -> ZoneData:
         """Index a zone; ``extra`` RRsets (pool names) replace the zone's RRsets of their type."""
         origin = zone.origin
         assert origin is not None
+        plain = zone.plain if isinstance(zone, StaticZone) else PlainRecords()
         rrsets: dict[dns.name.Name, dict[int, dns.rrset.RRset]] = {}
         for name, node in zone.nodes.items():
             by_type = rrsets[name] = {}
@@ -82,7 +101,7 @@ class ZoneData:
         for rrset in extra:
             owner = pools.get(rrset.name)
             if owner is None:
-                owner = pools[rrset.name] = dict(rrsets.get(rrset.name, {}))
+                owner = pools[rrset.name] = dict(rrsets.get(rrset.name) or plain.rrsets(rrset.name) or {})
             owner[rrset.rdtype] = rrset
         names: set[dns.name.Name] = {origin, *rrsets, *pools}
         for name in (*rrsets, *pools):
@@ -96,20 +115,25 @@ class ZoneData:
         negative = dns.rrset.RRset(origin, soa.rdclass, SOA)
         negative.update(soa)
         negative.ttl = min(soa.ttl, soa[0].minimum)
-        return cls(origin, rrsets, frozenset(names), cuts, soa, negative, pools)
+        return cls(origin, rrsets, ZoneNames(frozenset(names), plain), cuts, soa, negative, pools, plain)
 
     def owner(self, name: dns.name.Name) -> dict[int, dns.rrset.RRset] | None:
         """The RRsets of ``name`` by type, or None where it owns none."""
-        return self.pools.get(name) or self.rrsets.get(name)
+        return self.pools.get(name) or self.rrsets.get(name) or self.plain.rrsets(name)
 
-    def owners(self) -> Iterator[tuple[dns.name.Name, dict[int, dns.rrset.RRset]]]:
-        """Every owner with its RRsets, pool names included."""
+    def owners(self, *, plain: bool = True) -> Iterator[tuple[dns.name.Name, dict[int, dns.rrset.RRset]]]:
+        """Every owner with its RRsets, pool names included; ``plain=False`` leaves out the plain
+        owners that are no pool's name (the snapshot reads their wire, gslb/dns/plain.py)."""
         pools = self.pools
         for name, by_type in self.rrsets.items():
             yield name, pools.get(name, by_type)
         for name, by_type in pools.items():
             if name not in self.rrsets:
                 yield name, by_type
+        if plain:
+            for name, by_type in self.plain.items():
+                if name not in pools:
+                    yield name, by_type
 
     def cut_at_or_above(self, name: dns.name.Name) -> dns.name.Name | None:
         """The highest delegation point between the apex (exclusive) and ``name`` (inclusive)."""

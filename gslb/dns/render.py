@@ -18,6 +18,7 @@ import dns.rdatatype
 import dns.rrset
 
 from gslb.dns.authority import Resolution
+from gslb.dns.plain import RRsetWire, records_in
 from gslb.dns.wire import HEADER_SIZE, RCODE_NOERROR, counts, flags_index
 
 
@@ -84,6 +85,13 @@ def render_plain(rrset: dns.rrset.RRset) -> Answer:
     body = b"".join(fixed + len(data).to_bytes(2, "big") + data for data in map(_rdata_wire, rrset))
     head, head_opt = _heads(len(rrset))
     return Answer(_POSITIVE, head, head_opt, body, ())
+
+
+def plain_answer(wire: RRsetWire) -> Answer:
+    """The answer ``render_plain`` gives for a plain owner's RRset (gslb/dns/plain.py), whose wire
+    is already the body: nothing to make but the header counts."""
+    head, head_opt = _heads(records_in(wire))
+    return Answer(_POSITIVE, head, head_opt, wire, ())
 
 
 def _rdata_wire(rdata: dns.rdata.Rdata) -> bytes:

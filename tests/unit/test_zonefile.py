@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dns.zone
 import pytest
 
+from gslb import cli
 from gslb.errors import ZoneError
 from gslb.zonefile import ZoneLoadErrors, load_zones
-from tests.conftest import EXAMPLE_ZONES
+from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 HEADER = "$TTL 60\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"
 
@@ -81,3 +83,17 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
     write(tmp_path, "ok.test.zone", HEADER)
     write(tmp_path, "README.md", "not a zone")
     assert [z.origin.to_text() for z in load_zones(tmp_path)] == ["ok.test."]
+
+
+@pytest.mark.parametrize("directory", [EXAMPLE_ZONES, TEST_ZONES])
+def test_every_record_is_counted_plain_owners_included(
+    directory: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.check(directory) == 0
+    printed = capsys.readouterr().out
+    for loaded in load_zones(directory):
+        whole = dns.zone.from_file(str(loaded.path), origin=loaded.origin, relativize=False)
+        expected = sum(len(rdataset) for _, rdataset in whole.iterate_rdatasets())
+        assert loaded.zone.plain.records > 0
+        assert loaded.records == expected
+        assert f"ok {loaded.origin} serial {loaded.serial} records {expected} " in printed
