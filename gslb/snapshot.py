@@ -230,7 +230,8 @@ def update(
     for name in list(affected):
         affected |= old.fallback_users.get(name, frozenset())
     pools = {**old.pools, **new_pools}
-    inventory = replace(old.inventory, pools=tuple(pools[pool.name] for pool in old.inventory.pools))
+    # ``pools`` keeps the inventory's order (a full build makes it so; an update only replaces).
+    inventory = replace(old.inventory, pools=tuple(pools.values()))
     served = dict(old.served)
     deadlines = {name: deadline for name, deadline in old.deadlines.items() if name not in affected}
     fresh, fresh_deadlines = _served(

@@ -240,10 +240,13 @@ class Store:
         topology pool, checks what the monitor probes) or more than ``limit`` objects did: then
         reading everything is the plainer and the cheaper way.
         """
+        # Ordered by revision first (ids grow with revisions, so the order is the same) so that
+        # the revision index serves both the range and the order: ordered by id alone, SQLite
+        # walked the whole log by its primary key, 28 ms at 100,000 entries.
         touched = (
             select(ChangeRow.object_type, ChangeRow.object_name)
             .where(ChangeRow.revision > after)
-            .order_by(ChangeRow.id)
+            .order_by(ChangeRow.revision, ChangeRow.id)
             .limit(limit + 1)
         )
         with self._reading(), Session(self._reader) as session:
