@@ -41,6 +41,7 @@ if str(REPO_ROOT) not in sys.path:
 import dns.message  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
+from bench.cputime import tree_times  # noqa: E402
 from gslb.model import AdminState, Inventory, Member, Pool, Site  # noqa: E402
 from gslb.store import open_store  # noqa: E402
 from tests.servers.gslb import GslbProcess  # noqa: E402
@@ -51,6 +52,8 @@ LOAD_SECONDS_TARGET = 30.0
 RSS_TARGET_MIB = 2048
 CHANGE_MS_TARGET = 100.0
 QPS_LOSS_TARGET = 0.05
+SETTLE_LIMIT = 180.0
+SETTLED_CPU = 0.05  # CPU seconds per second
 """'QPS unchanged': within the rounds' noise, taken here as 5 %."""
 
 
@@ -70,6 +73,8 @@ class Result:
     rss_mib: float
     qps: float
     change_ms: list[float]
+    settle_seconds: float  # from the first answer until the processes were all but idle
+    tree_rss_mib: float  # every process of the server (the health process too) at the end
 
 
 class SlowStartGslb(GslbProcess):
@@ -182,12 +187,40 @@ def measure(scale: Scale, tools: dict[str, str], changes: int, seconds: float, s
         load_seconds = time.perf_counter() - started
         assert server.process is not None
         pid = server.process.pid
+        # The health process reads the whole store once at its start, on the server's CPU: what
+        # follows measures the server at work, not that start.
+        settle_seconds = settle(pid)
         rng = random.Random(4)
         latencies = change_latencies(url, server.port, scale.pools, changes, rng)
         names = [f"p{rng.randrange(scale.pools)}.{ZONE}." for _ in range(10_000)]
         qps = dnsperf_qps(tools["dnsperf"], tools["taskset"], server.port, names, seconds)
         peak, rss = status_mib(pid, "VmHWM"), status_mib(pid, "VmRSS")
-    return Result(scale.pools, scale.records, populate_seconds, load_seconds, peak, rss, qps, latencies)
+        tree_rss = sum(status_mib(process, "VmRSS") for process in tree_times(pid).pids)
+    return Result(
+        scale.pools,
+        scale.records,
+        populate_seconds,
+        load_seconds,
+        peak,
+        rss,
+        qps,
+        latencies,
+        settle_seconds,
+        tree_rss,
+    )
+
+
+def settle(pid: int, limit: float = SETTLE_LIMIT) -> float:
+    """Seconds until the server's processes together use under SETTLED_CPU of a CPU over a second."""
+    started = time.perf_counter()
+    before = tree_times(pid).seconds
+    while time.perf_counter() - started < limit:
+        time.sleep(1.0)
+        now = tree_times(pid).seconds
+        if now - before < SETTLED_CPU:
+            break
+        before = now
+    return time.perf_counter() - started
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -197,18 +230,32 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 def report(small: Result, large: Result) -> str:
     lines = [
-        f"{'pools':>8} {'records':>9} {'populate':>9} {'load':>8} {'peak RSS':>9} {'QPS':>9}"
-        f" {'change p50':>10} {'change max':>10}",
+        f"{'pools':>8} {'records':>9} {'populate':>9} {'load':>8} {'settle':>7} {'peak RSS':>9}"
+        f" {'all RSS':>9} {'QPS':>9} {'change p50':>10} {'change max':>10}",
     ]
     for result in (small, large):
         sizes = f"{result.pools:>8,} {result.records:>9,}"
-        times = f"{result.populate_seconds:>8.1f}s {result.load_seconds:>7.1f}s"
+        times = (
+            f"{result.populate_seconds:>8.1f}s {result.load_seconds:>7.1f}s {result.settle_seconds:>6.1f}s"
+        )
+        memory = f"{result.peak_rss_mib:>6,.0f}MiB {result.tree_rss_mib:>6,.0f}MiB"
         changes = f"{percentile(result.change_ms, 0.5):>8.1f}ms {max(result.change_ms):>8.1f}ms"
-        lines.append(f"{sizes} {times} {result.peak_rss_mib:>6,.0f}MiB {result.qps:>9,.0f} {changes}")
+        lines.append(f"{sizes} {times} {memory} {result.qps:>9,.0f} {changes}")
+    lines += [
+        "",
+        "load: start to first answer; settle: then until the processes were all but idle (the health",
+        "process reads the store once at its start); peak RSS: the answering process's; all RSS: every",
+        "process of the server at the end, the health process included.",
+    ]
     qps_ratio = large.qps / small.qps
+    memory_mib = max(large.peak_rss_mib, large.tree_rss_mib)
     checks = [
         ("load under 30 s", large.load_seconds < LOAD_SECONDS_TARGET, f"{large.load_seconds:.1f} s"),
-        ("peak RSS under 2 GiB", large.peak_rss_mib < RSS_TARGET_MIB, f"{large.peak_rss_mib:,.0f} MiB"),
+        (
+            "RSS under 2 GiB (answering peak, all processes)",
+            memory_mib < RSS_TARGET_MIB,
+            f"{memory_mib:,.0f} MiB",
+        ),
         (
             "QPS unchanged (within 5 %)",
             qps_ratio > 1 - QPS_LOSS_TARGET,
