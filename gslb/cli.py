@@ -241,6 +241,7 @@ def worker(index: int) -> int:
         return EXIT_USAGE
     log.configure(settings.log_level)
     link.tag_logs()
+    supervisor.share_cpus_politely(settings.workers)
     try:
         zones = zonefile.load_zones(settings.zones)
     except ZoneError as exc:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -74,6 +75,25 @@ DRAIN_TIMEOUT = 1.0
 
 class WorkerStartError(GslbError):
     """A worker exited before it listened; its own error is in the log just before."""
+
+
+def share_cpus_politely(workers: int) -> bool:
+    """Schedule this worker as a batch task (SCHED_BATCH) when the node's workers outnumber the
+    CPUs it may run on; True if it did. Call it before any thread starts: threads inherit it.
+
+    Workers that share a CPU wake each other for every datagram that arrives for the one not
+    running, and the kernel preempts the running one at once: measured with two workers on one
+    CPU under dnsperf, 0.17 context switches a query and 15-25 % fewer answers than one worker.
+    A batch task does not preempt on wake-up, so each worker drains its socket in turn: 1,400
+    switches in 5 s, and as many answers as one worker. With a CPU per worker a woken worker
+    finds its CPU free anyway, and the default policy keeps its wake-up latency.
+    """
+    cpus = len(os.sched_getaffinity(0))
+    if workers <= cpus:
+        return False
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    logger.info("workers outnumber CPUs: batch scheduling", extra={"workers": workers, "cpus": cpus})
+    return True
 
 
 def worker_command(index: int) -> list[str]:

@@ -213,6 +213,28 @@ def test_the_kernel_spreads_clients_across_both_workers(node: Node) -> None:
         assert 0 < meanwhile < CLIENTS and later == CLIENTS - meanwhile, (index, meanwhile, later)
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a CPU per worker for the contrast")
+def test_workers_with_a_cpu_each_keep_the_default_scheduling(node: Node) -> None:
+    for pid in workers(node.server).values():
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+
+
+def test_workers_that_share_a_cpu_are_scheduled_as_batch_tasks(all_zones: Path) -> None:
+    """Pinned to one CPU (as bench/dnsperf_example.py runs gslb-w2), two workers would preempt each other
+    for every datagram; as batch tasks they take turns (gslb/supervisor.py share_cpus_politely)."""
+    cpu = min(os.sched_getaffinity(0))
+    taskset = shutil.which("taskset")
+    assert taskset is not None, "taskset (util-linux) is needed"
+    with GslbProcess(all_zones, extra_args=["--workers", "2"], prefix=(taskset, "-c", str(cpu))) as server:
+        assert wait_for(lambda: "workers ready" in server.log), server.log
+        pids = workers(server)
+        assert sorted(pids) == [0, 1]
+        assert all(os.sched_getscheduler(pid) == os.SCHED_BATCH for pid in pids.values())
+        assert "workers outnumber CPUs: batch scheduling" in server.log
+        answers = ask_many(server, WWW, rounds=2)
+        assert all(answered_by_www(a) for a in answers)
+
+
 def test_a_store_change_reaches_every_worker(node: Node) -> None:
     """Fast, though workers poll the store only once a second: the supervisor polls for them all
     and tells them when it moved."""
