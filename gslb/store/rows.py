@@ -115,7 +115,7 @@ def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[
         MemberRow.state,
         MemberRow.drained_at,
     ).where(of_pools(MemberRow.pool_id))
-    member_table = session.execute(member_query).tuples().all()
+    member_table = session.execute(member_query).all()
     health_query = select(MemberHealthRow.__table__)
     if names is not None:
         health_query = health_query.where(MemberHealthRow.member_id.in_([row[0] for row in member_table]))
