@@ -20,7 +20,7 @@ import dns.rrset
 from gslb import ttl
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, resolve
 from gslb.dns.negative import NegativeZone
-from gslb.dns.plain import PlainRecords, rdtype_of
+from gslb.dns.plain import PlainRecords, name_key, rdtype_of
 from gslb.dns.pools import (
     CNAME_POOL_TYPES,
     PoolAnswer,
@@ -130,7 +130,7 @@ def build(
     answers: dict[bytes, Answer | PoolAnswer] = {}
     dynamic: dict[bytes, Answer | PoolAnswer] = {}
     dependents: dict[dns.name.Name, list[Question]] = {}
-    pool_keys = {_name_key(owner) for owner in pool_owners}
+    pool_keys = {name_key(owner) for owner in pool_owners}
     negative: dict[bytes, NegativeZone] = {}
     for data in catalog.zones.values():
         types: dict[bytes, frozenset[int]] = {}  # for the negative answers, made in the same pass
@@ -418,12 +418,6 @@ def _precomputed_types(by_type: dict[int, dns.rrset.RRset]) -> Iterator[int]:
         for rdtype in (A, AAAA):
             if rdtype not in by_type:
                 yield rdtype
-
-
-def _name_key(name: dns.name.Name) -> bytes:
-    wire = name.to_wire()
-    assert wire is not None
-    return wire.lower()
 
 
 class _TypeKeys(dict[int, bytes]):

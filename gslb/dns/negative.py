@@ -19,6 +19,7 @@ import dns.name
 import dns.rdatatype
 
 from gslb.dns.authority import CNAME, ZoneData
+from gslb.dns.plain import name_key
 from gslb.dns.render import Answer
 from gslb.dns.wire import (
     MAX_NAME_LENGTH,
@@ -35,12 +36,6 @@ ANY = dns.rdatatype.ANY
 _HEAD = counts(0, 1, 0)
 _HEAD_OPT = counts(0, 1, 1)
 REFUSED = Answer(flags_index(RCODE_REFUSED, authoritative=False), counts(0, 0, 0), counts(0, 0, 1), b"", ())
-
-
-def _wire(name: dns.name.Name) -> bytes:
-    wire = name.to_wire()
-    assert wire is not None
-    return wire.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +55,14 @@ class NegativeZone:
     def from_zone(cls, data: ZoneData, types: dict[bytes, frozenset[int]]) -> NegativeZone:
         """The zone's templates; ``types`` maps each owner's lower-cased wire name to its types,
         made by the snapshot builder in the pass over the zone that renders its answers."""
-        apex = _wire(data.origin)
+        apex = name_key(data.origin)
         parts = _soa_template(data, apex)
         lengths = range(MAX_NAME_LENGTH + 1)
         return cls(
             apex=apex,
             types=types,
             names=_with_ancestors(types, apex),
-            cuts=frozenset(_wire(n) for n in data.cuts),
+            cuts=frozenset(name_key(n) for n in data.cuts),
             wildcards=any(name.startswith(b"\x01*") for name in types),
             parts=parts,
             nxdomain=tuple(_answer(parts, length - len(apex), RCODE_NXDOMAIN) for length in lengths),
@@ -150,8 +145,8 @@ def _soa_template(data: ZoneData, apex: bytes) -> tuple[bytes | int, ...]:
     soa = data.negative_soa
     rdata = soa[0]
     suffixes = {apex[start:]: start for start in _label_starts(apex) or []}
-    mname = _compressed(_wire(rdata.mname), suffixes)
-    rname = _compressed(_wire(rdata.rname), suffixes)
+    mname = _compressed(name_key(rdata.mname), suffixes)
+    rname = _compressed(name_key(rdata.rname), suffixes)
     numbers = b"".join(
         int(v).to_bytes(4, "big")
         for v in (rdata.serial, rdata.refresh, rdata.retry, rdata.expire, rdata.minimum)

@@ -28,8 +28,9 @@ import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
-from gslb.dns.render import Answer, render
-from gslb.dns.wire import RCODE_NOERROR, counts, flags_index
+from gslb.dns.plain import rrset_wire
+from gslb.dns.render import Answer, plain_answer, render
+from gslb.dns.wire import RCODE_NOERROR
 from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind, Site
 from gslb.policy import Candidate, ClientKey, Selector, compile_selector, fail_open_candidates
 
@@ -347,27 +348,13 @@ def _cname_resolution(
 def _address_answer(rdtype: int, ttl: int, addresses: tuple[str, ...]) -> Answer:
     """What ``render_plain`` makes of these addresses as one RRset at the question's name, from
     each address's wire form parsed once for all pools and builds."""
-    fixed = _ADDRESS_FIXED[rdtype] + ttl.to_bytes(4, "big")
-    body = b"".join([fixed + _address_rdata(address) for address in addresses])
-    return Answer(_POSITIVE, *_heads(len(addresses)), body, ())
-
-
-@functools.cache
-def _heads(records: int) -> tuple[bytes, bytes]:
-    return counts(records, 0, 0), counts(records, 0, 1)
+    return plain_answer(rrset_wire(rdtype, ttl, map(_address_data, addresses)))
 
 
 @functools.lru_cache(maxsize=1 << 18)
-def _address_rdata(address: str) -> bytes:
-    """RDLENGTH and RDATA of one member address."""
-    data = socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
-    return len(data).to_bytes(2, "big") + data
-
-
-_ADDRESS_FIXED: dict[int, bytes] = {
-    rdtype: b"\xc0\x0c" + rdtype.to_bytes(2, "big") + IN.to_bytes(2, "big") for rdtype in (A, AAAA)
-}
-_POSITIVE = flags_index(RCODE_NOERROR, authoritative=True)
+def _address_data(address: str) -> bytes:
+    """The RDATA of one member address."""
+    return socket.inet_pton(socket.AF_INET6 if ":" in address else socket.AF_INET, address)
 
 
 def _soa_for(soa: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
