@@ -158,13 +158,12 @@ class PoolCompiler:
             targets = [by_name[name] for name in only if name in by_name]
             answers = {}
         compiled: dict[tuple[dns.name.Name, int], PoolAnswer] = {}
-        find = _ZoneFinder(catalog).find
         for pool in targets:
             chain = fallback_chain(pool, by_name)
             health = tuple(down.get(link.name, frozenset()) for link in chain)
             for text in pool.names:
                 owner = owner_name(text)
-                zone = find(text, owner)
+                zone = catalog.find(owner)
                 if zone is None:
                     log.warning(
                         "pool name outside every served zone; not answered",
@@ -253,26 +252,6 @@ class PoolCompiler:
         log.warning("pool all down; answering NODATA", extra={"pool": pool.name, "owner": owner.to_text()})
         nodata = Resolution(RCODE_NOERROR, True, (), (_soa_for(zone.negative_soa, pool.ttl),))
         return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
-
-
-class _ZoneFinder:
-    """``Catalog.find`` for pool names, by their text: pool names are stored canonical (lower
-    case), and a str's hash is kept where a dnspython Name hashes every label anew, for each
-    suffix tried; 100,000 pool names cost a second that way."""
-
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.origins = {origin.canonicalize().to_text(): zone for origin, zone in catalog.zones.items()}
-
-    def find(self, text: str, owner: dns.name.Name) -> ZoneData | None:
-        if "\\" not in text and text.endswith("."):  # escapes: labels are not simply split at dots
-            suffix = text
-            while suffix != ".":
-                zone = self.origins.get(suffix)
-                if zone is not None:
-                    return zone
-                suffix = suffix[suffix.index(".") + 1 :] or "."
-        return self.catalog.find(owner)  # and anything the text does not find (upper case, say)
 
 
 def compile_pools(
