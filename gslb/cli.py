@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-udp-payload", type=int, help="largest UDP response (default 1232)")
     serve.add_argument("--tcp-idle-timeout", type=float, help="seconds a TCP client may stay silent")
     serve.add_argument("--tcp-max-connections", type=int, help="concurrent TCP connections")
+    serve.add_argument(
+        "--udp-batch", type=int, metavar="N", help="datagrams per recvmmsg/sendmmsg (default 32; 1: none)"
+    )
     serve.add_argument("--transfer-allow", action="append", metavar="CIDR", help="clients allowed AXFR")
     serve.add_argument("--log-level", help="debug, info, warning or error")
     serve.add_argument(
@@ -109,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "max_udp_payload": args.max_udp_payload,
                 "tcp_idle_timeout": args.tcp_idle_timeout,
                 "tcp_max_connections": args.tcp_max_connections,
+                "udp_batch": args.udp_batch,
                 "transfer_allow": args.transfer_allow,
                 "log_level": args.log_level,
                 "db": args.db,

@@ -57,6 +57,7 @@ DEFAULT_LISTEN = (Endpoint("127.0.0.1", 5353), Endpoint("::1", 5353))
 DEFAULT_API_LISTEN = Endpoint("127.0.0.1", 8053)
 OFF = "off"  # api_listen's value for no API at all
 MAX_WORKERS = 256
+MAX_UDP_BATCH = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,9 @@ class Settings:
     max_udp_payload: int = 1232
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 256
+    # Datagrams read and answered per system call where the platform has recvmmsg/sendmmsg
+    # (gslb/dns/mmsg.py); 1 answers each with its own recvfrom/sendto.
+    udp_batch: int = 32
     transfer_allow: tuple[Network, ...] = ()
     log_level: str = "info"
     # Any SQLAlchemy URL; the default is a SQLite file in the working directory. Its environment
@@ -98,6 +102,8 @@ class Settings:
             raise ConfigError(f"tcp_idle_timeout: {self.tcp_idle_timeout} must be positive")
         if self.tcp_max_connections < 1:
             raise ConfigError(f"tcp_max_connections: {self.tcp_max_connections} must be at least 1")
+        if not 1 <= self.udp_batch <= MAX_UDP_BATCH:
+            raise ConfigError(f"udp_batch: {self.udp_batch} is outside 1-{MAX_UDP_BATCH}")
         if not self.listen:
             raise ConfigError("listen: at least one ADDRESS:PORT is required")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
@@ -190,7 +196,7 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         return _networks(value, setting)
     if name in (
         "max_udp_payload", "tcp_max_connections", "client_prefix_v4", "client_prefix_v6", "pool_ttl_floor",
-        "pool_ttl_ceiling", "workers",
+        "pool_ttl_ceiling", "workers", "udp_batch",
     ):  # fmt: skip
         return _number(value, setting, int)
     if name == "api_listen":

@@ -1,9 +1,10 @@
 """Listeners: a blocking UDP loop per socket, and asyncio for TCP (RFC 7766).
 
-UDP is the hot path: one thread per socket doing ``recvfrom``/``sendto`` and nothing else but
+UDP is the hot path: one thread per socket doing blocking reads and sends and nothing else but
 ``respond`` (the system calls release the GIL, and a blocking loop is the cheapest Python can
-do). TCP is rare and must withstand slow or silent clients, so it lives on an event loop with
-timeouts on every read and write, and a cap on concurrent connections.
+do): ``recvmmsg``/``sendmmsg`` batches on Linux (gslb/dns/mmsg.py), ``recvfrom``/``sendto``
+elsewhere or with ``udp_batch = 1``. TCP is rare and must withstand slow or silent clients, so it
+lives on an event loop with timeouts on every read and write, and a cap on concurrent connections.
 
 Several worker processes (``workers`` > 1, gslb/supervisor.py) each bind their own sockets on
 every listener with SO_REUSEPORT, and the kernel spreads clients across them.
@@ -21,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from gslb.config import Endpoint, Settings
+from gslb.dns import mmsg
 from gslb.dns.counters import RebuildTimes, Totals
 from gslb.dns.responder import ResponderSettings, respond, respond_stream
 from gslb.snapshot import Snapshot
@@ -107,12 +109,24 @@ def _skippable(settings: Settings, endpoint: Endpoint, exc: OSError) -> bool:
 
 
 def serve_udp(
-    sock: socket.socket, holder: SnapshotHolder, settings: ResponderSettings, stopping: threading.Event
+    sock: socket.socket,
+    holder: SnapshotHolder,
+    settings: ResponderSettings,
+    stopping: threading.Event,
+    batch: int = 1,
 ) -> None:
-    """The UDP loop. Nothing a client sends may end it; only ``stopping`` does."""
+    """The UDP loop: ``batch`` datagrams per system call where the platform allows (gslb/dns/mmsg.py),
+    else one. Nothing a client sends may end it; only ``stopping`` does."""
+    errors = ErrorBudget()
+    if batch > 1 and mmsg.available():
+
+        def answer(query: bytes, client_ip: str) -> bytes | None:
+            return respond(holder.snapshot, query, settings, client_ip)
+
+        mmsg.serve(sock, answer, stopping, errors.report, batch)
+        return
     recvfrom = sock.recvfrom
     sendto = sock.sendto
-    errors = ErrorBudget()
     while True:
         try:
             data, address = recvfrom(65535)
@@ -221,6 +235,7 @@ class DnsServer:
         self.endpoints: list[Endpoint] = []
         # One of several worker processes on the same listeners (gslb/supervisor.py).
         self.reuse_port = settings.workers > 1
+        self.udp_batch = settings.udp_batch if mmsg.available() else 1
 
     async def start(self) -> None:
         """Bind every listener or none: a server that can't listen where told must not start."""
@@ -252,13 +267,16 @@ class DnsServer:
         for sock, endpoint in zip(self._udp_sockets, self.endpoints, strict=True):
             thread = threading.Thread(
                 target=serve_udp,
-                args=(sock, self.holder, self.responder_settings, self._stopping),
+                args=(sock, self.holder, self.responder_settings, self._stopping, self.udp_batch),
                 name=f"udp {endpoint}",
                 daemon=True,
             )
             thread.start()
             self._threads.append(thread)
-            log.info("listening", extra={"endpoint": str(endpoint), "protocols": "udp,tcp"})
+            log.info(
+                "listening",
+                extra={"endpoint": str(endpoint), "protocols": "udp,tcp", "udp_batch": self.udp_batch},
+            )
 
     async def stop(self) -> None:
         self._stopping.set()

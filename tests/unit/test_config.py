@@ -43,6 +43,8 @@ def test_file_then_environment_then_flags(tmp_path: Path) -> None:
         ({"max_udp_payload": 100}, "max_udp_payload"),
         ({"tcp_idle_timeout": 0}, "tcp_idle_timeout"),
         ({"tcp_max_connections": 0}, "tcp_max_connections"),
+        ({"udp_batch": 0}, "udp_batch: 0 is outside 1-1024"),
+        ({"udp_batch": 1025}, "udp_batch: 1025 is outside 1-1024"),
         ({"transfer_allow": ["10.0.0.0/33"]}, "transfer_allow"),
         ({"log_level": "loud"}, "log_level"),
         ({"workers": 0}, "workers: 0 is outside 1-256"),
@@ -115,6 +117,7 @@ def test_settings_handed_to_a_worker_are_the_settings_loaded() -> None:
             "transfer_allow": ["127.0.0.2/32", "2001:db8::/64"],
             "tcp_idle_timeout": 2.5,
             "workers": 8,
+            "udp_batch": 1,
             "db": "postgresql+psycopg://gslb@db/gslb",
         },
     )
