@@ -97,7 +97,15 @@ def test_health_events_and_unexpected_downs() -> None:
     assert [e.member for e in unexpected_downs(events, ["127.1.0.4"])] == ["127.1.0.11"]
 
 
-def summary(config: str, qps: float, p99_ms: float, checks: list[Withdrawal] | None = None) -> Summary:
+def summary(
+    config: str,
+    qps: float,
+    p99_ms: float,
+    checks: list[Withdrawal] | None = None,
+    *,
+    us_per_query: float = 10.0,
+    client_cpu: float = 60.0,
+) -> Summary:
     return Summary(
         config=config,
         qps=qps,
@@ -110,9 +118,9 @@ def summary(config: str, qps: float, p99_ms: float, checks: list[Withdrawal] | N
         loop_percent_at_max=5.0,
         idle_cpu_percent=1.0,
         idle_loop_percent=1.0,
-        us_per_query_at_rate=10.0,
+        us_per_query_at_rate=us_per_query,
         health_cpu_percent=20.0,
-        client_cpu_percent=60.0,
+        client_cpu_percent=client_cpu,
         lost_percent=0.0,
         other_load_percent=0.0,
         writes_per_second=0.0,
@@ -146,3 +154,28 @@ def test_verdict_is_not_measured_when_the_checks_did_not_run() -> None:
     )
     assert judge(summary("A", 100_000, 1.0), summary("B", 100_000, 1.0)).outcome.startswith("NOT MEASURED")
     assert judge(summary("A", math.nan, 1.0), summary("B", 100_000, 1.0, RAN)).outcome == "NOT MEASURED"
+
+
+@pytest.mark.parametrize(
+    ("us_per_query", "outcome"),
+    [
+        (10.5, "PASS"),  # capacity 4.8 % lower
+        (11.5, "FAIL"),  # capacity 13 % lower
+        (8.0, "PASS"),  # cheaper per query than A
+    ],
+)
+def test_verdict_judges_capacity_when_dnsperf_set_a_s_max(us_per_query: float, outcome: str) -> None:
+    """A's max run had dnsperf's CPU full: B's 25 % fewer queries say nothing of gslb; its CPU/query does."""
+    base = summary("A", 160_000, 1.0, client_cpu=99.0)
+    verdict = judge(base, summary("B", 120_000, 1.0, RAN, us_per_query=us_per_query))
+    assert verdict.generator_bound and verdict.qps_drop == pytest.approx(0.25)
+    assert verdict.capacity_drop == pytest.approx(1 - 10.0 / us_per_query)
+    assert verdict.outcome == outcome
+    assert "dnsperf's limit" in verdict.render()
+
+
+def test_verdict_judges_qps_when_gslb_set_a_s_max() -> None:
+    verdict = judge(summary("A", 100_000, 1.0), summary("B", 80_000, 1.0, RAN, us_per_query=9.0))
+    assert not verdict.generator_bound
+    assert verdict.outcome == "FAIL"  # 20 % fewer queries, however cheap each one was
+    assert "dnsperf's limit" not in verdict.render()
