@@ -30,6 +30,10 @@ from functools import cache
 
 SLOT = 65536
 """Bytes per datagram slot: any UDP payload fits (65,507 at most over IPv4)."""
+STRIDE = SLOT + 17 * 64
+"""Bytes from one slot's start to the next's. Not a power of two: slots 64 KiB apart would all start
+in the same cache set, and a batch's datagrams would evict each other from the CPU's caches; an odd
+number of cache lines more puts each of 64 slots' first line in a set of its own."""
 NAME_SLOT = 28
 """Bytes per address slot: a sockaddr_in6; a sockaddr_in (16) fits too."""
 MSG_WAITFORONE = 0x10000
@@ -93,8 +97,8 @@ class Batches:
         self.received = bytearray(self.message_size * size)
         self.sending = bytearray(self.message_size * size)
         # Anonymous maps, not bytearrays: a bytearray is zeroed, so all of its pages would be resident.
-        self.data = mmap.mmap(-1, SLOT * size)
-        self.answers = mmap.mmap(-1, SLOT * size)
+        self.data = mmap.mmap(-1, STRIDE * size)
+        self.answers = mmap.mmap(-1, STRIDE * size)
         self.names = bytearray(NAME_SLOT * size)
         self.data_vectors = bytearray(ctypes.sizeof(_IoVec) * size)
         self.answer_vectors = bytearray(ctypes.sizeof(_IoVec) * size)
@@ -105,8 +109,8 @@ class Batches:
         sending = (_MMsgHdr * size).from_buffer(self.sending)
         send_name_size = 16 if family == socket.AF_INET else NAME_SLOT
         for i in range(size):
-            iovecs_in[i].base, iovecs_in[i].length = data + SLOT * i, SLOT
-            iovecs_out[i].base, iovecs_out[i].length = answers + SLOT * i, 0
+            iovecs_in[i].base, iovecs_in[i].length = data + STRIDE * i, SLOT
+            iovecs_out[i].base, iovecs_out[i].length = answers + STRIDE * i, 0
             received[i].hdr.name, received[i].hdr.namelen = names + NAME_SLOT * i, NAME_SLOT
             received[i].hdr.iov, received[i].hdr.iovlen = ctypes.addressof(iovecs_in[i]), 1
             sending[i].hdr.name, sending[i].hdr.namelen = names + NAME_SLOT * i, send_name_size
@@ -177,7 +181,7 @@ def serve(
         batch_names = bytes(names[: NAME_SLOT * count])
         replies = 0
         for i in range(count):
-            start = SLOT * i
+            start = STRIDE * i
             query = bytes(data[start : start + batch_lengths[i]])
             at = NAME_SLOT * i
             key = batch_names[at + first : at + last]
@@ -193,7 +197,7 @@ def serve(
                 continue
             if response is None:
                 continue
-            start = SLOT * replies
+            start = STRIDE * replies
             answers[start : start + len(response)] = response
             answer_lengths[replies] = len(response)
             reply_names[replies] = names_address + at

@@ -176,3 +176,11 @@ def test_client_addresses_are_named_as_recvfrom_names_them() -> None:
     scope = socket.if_nameindex()[0]
     named = mmsg.client_address(link_local + scope[0].to_bytes(4, sys.byteorder))
     assert named == f"fe80::1%{scope[1]}"
+
+
+def test_slots_start_in_cache_sets_of_their_own() -> None:
+    """64 KiB apart, every slot would start in the same cache set (see ``mmsg.STRIDE``)."""
+    starts = [mmsg.STRIDE * i % 4096 for i in range(64)]
+    assert len(set(starts)) == 64
+    assert all(start % 64 == 0 for start in starts)  # each on a cache line's boundary
+    assert mmsg.STRIDE >= mmsg.SLOT
