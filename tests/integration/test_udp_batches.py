@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ import pytest
 
 from gslb.dns import mmsg
 from tests.integration.server import GslbProcess
+from tests.integration.test_dig import run_dig
 
 pytestmark = pytest.mark.skipif(not mmsg.available(), reason="recvmmsg/sendmmsg: Linux only")
 
@@ -156,15 +156,9 @@ def test_the_largest_datagram_goes_through_whole() -> None:
 @pytest.mark.parametrize("udp_batch", ["1", "64"])
 def test_the_server_answers_on_either_loop(udp_batch: str, dig: str, example_zones: Path) -> None:
     with GslbProcess(example_zones, ["--udp-batch", udp_batch]) as server:
-        answer = subprocess.run(
-            [dig, "@127.0.0.1", "-p", str(server.port), "www.gslb.example.test", "A", "+short"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
+        answer = run_dig(dig, "dig @127.0.0.1 -p 5353 www.gslb.example.test A +short", server.port)
         log = server.log
-    assert len(answer.stdout.split()) == 2
+    assert len(answer.split()) == 2
     assert f"udp_batch={udp_batch}" in log
 
 
