@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from gslb.config import Endpoint, Settings
-from gslb.dns import mmsg
+from gslb.dns import mmsg, timeslice
 from gslb.dns.counters import RebuildTimes, Totals
 from gslb.dns.responder import ResponderSettings, respond, respond_stream
 from gslb.snapshot import Snapshot
@@ -118,6 +118,8 @@ def serve_udp(
     """The UDP loop: ``batch`` datagrams per system call where the platform allows (gslb/dns/mmsg.py),
     else one. Nothing a client sends may end it; only ``stopping`` does."""
     errors = ErrorBudget()
+    if timeslice.request_short_slice():
+        log.debug("udp thread: short time slice", extra={"slice_us": timeslice.SLICE_NS // 1000})
     if batch > 1 and mmsg.available():
 
         def answer(query: bytes, client_ip: str) -> bytes | None:
