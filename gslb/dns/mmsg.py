@@ -91,8 +91,6 @@ class Batches:
     """The buffers of one listener's batched loop: ``size`` messages each way."""
 
     def __init__(self, family: socket.AddressFamily, size: int) -> None:
-        self.size = size
-        self.family = family
         self.message_size = ctypes.sizeof(_MMsgHdr)
         self.received = bytearray(self.message_size * size)
         self.sending = bytearray(self.message_size * size)
