@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gslb import __version__, log, snapshot, supervisor, ttl, zonefile
+from gslb import __version__, arenas, log, snapshot, supervisor, ttl, zonefile
 from gslb.api.app import ApiContext, ApiServer, create_app
 from gslb.api.auth import ApiToken, Role, TokenTable, new_token, token_hash
 from gslb.apply import apply as apply_declarations
@@ -257,6 +257,8 @@ def _answer(
     settings: Settings, store: Store, zones: list[zonefile.LoadedZone], link: WorkerLink | None = None
 ) -> int:
     """Build the first snapshot from ``store``, then answer until told to stop; disposes of ``store``."""
+    if arenas.use_one_arena():  # before any thread starts: see gslb/arenas.py
+        logger.debug("malloc: one arena for all threads")
     try:
         bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
         # A worker's supervisor polls the store for it and says when it moved; its own polls are a

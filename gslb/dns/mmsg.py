@@ -20,13 +20,14 @@ is truncated on the way in; they are anonymous maps, so pages no datagram reache
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import mmap
 import socket
 import sys
 import threading
 from collections.abc import Callable
 from functools import cache
+
+from gslb.libc import libc as c_library
 
 SLOT = 65536
 """Bytes per datagram slot: any UDP payload fits (65,507 at most over IPv4)."""
@@ -67,12 +68,13 @@ class _MMsgHdr(ctypes.Structure):
 @cache
 def _libc() -> ctypes.CDLL | None:
     """libc with both calls, or None (not Linux, or a libc without them)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        recvmmsg, sendmmsg = libc.recvmmsg, libc.sendmmsg
-    except (OSError, AttributeError):
+    libc = c_library()
+    if libc is None:
         return None
-    # CDLL (not PyDLL) releases the GIL for the call, as the socket module does.
+    try:
+        recvmmsg, sendmmsg = libc.recvmmsg, libc.sendmmsg
+    except AttributeError:
+        return None
     recvmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p)
     sendmmsg.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
     recvmmsg.restype = sendmmsg.restype = ctypes.c_int

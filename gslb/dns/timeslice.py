@@ -25,6 +25,8 @@ import platform
 import struct
 from pathlib import Path
 
+from gslb.libc import libc as c_library
+
 SLICE_NS = 100_000
 """0.1 ms, the shortest slice the kernel accepts."""
 _SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
@@ -43,9 +45,8 @@ def request_short_slice(nanoseconds: int = SLICE_NS) -> bool:
     policy = os.sched_getscheduler(0)
     if policy != os.SCHED_OTHER:
         return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
+    libc = c_library()
+    if libc is None:
         return False
     nice = os.getpriority(os.PRIO_PROCESS, 0)
     attr = ctypes.create_string_buffer(
