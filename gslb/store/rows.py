@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Row, select, true
+from sqlalchemy import Row, select, true, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from gslb.model import OVERRIDABLE, AdminState, Check, CheckOverrides, Inventory, Member, Pool, Site
@@ -330,20 +330,12 @@ def _fill_members(row: PoolRow, members: Sequence[Member], sites: Mapping[str, S
             row.members.append(member_row)
         if member_row.site is not sites[member.site]:
             member_row.site = sites[member.site]
-        # Caches may hold a member only if it was answered: draining counts from the write
-        # that took an enabled member out, and stays where it was while the member stays drained.
-        if member.state is not AdminState.DRAINED:
-            drained_at = None
-        elif member_row.state is AdminState.DRAINED:
-            drained_at = member_row.drained_at
-        else:
-            drained_at = time.time() if member_row.state is AdminState.ENABLED else None
         _assign(
             member_row,
             weight=member.weight,
             priority=member.priority,
             state=member.state,
-            drained_at=drained_at,
+            drained_at=drained_since(member.state, member_row.state, member_row.drained_at),
         )
         if member.override is None and member.check_overrides.empty:
             member_row.health = None
@@ -352,6 +344,37 @@ def _fill_members(row: PoolRow, members: Sequence[Member], sites: Mapping[str, S
                 member_row.health = MemberHealthRow()
             _assign(member_row.health, override=member.override)
             _assign_overrides(member_row.health, member.check_overrides)
+
+
+def drained_since(
+    state: AdminState, stored_state: AdminState | None, stored_since: float | None
+) -> float | None:
+    """When a member now in ``state`` began draining, given the state the store held (None: a new
+    member). Caches may hold a member only if it was answered: draining counts from the write that
+    took an enabled member out, and stays where it was while the member stays drained."""
+    if state is not AdminState.DRAINED:
+        return None
+    if stored_state is AdminState.DRAINED:
+        return stored_since
+    return time.time() if stored_state is AdminState.ENABLED else None
+
+
+def update_member_fields(session: Session, pool: str, stored: Member, member: Member) -> None:
+    """Write ``member``'s weight, priority and state over ``stored``, its row in ``pool``: one UPDATE
+    and no ORM objects, for a write that changes nothing else of the member (see
+    ``Store.put_member``)."""
+    pool_id = select(PoolRow.id).where(PoolRow.name == pool).scalar_subquery()
+    session.execute(
+        update(MemberRow)
+        .where(MemberRow.pool_id == pool_id, MemberRow.address == member.address)
+        .values(
+            weight=member.weight,
+            priority=member.priority,
+            state=member.state,
+            drained_at=drained_since(member.state, stored.state, stored.drained_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _assign_overrides(row: PoolCheckRow | MemberHealthRow, overrides: CheckOverrides) -> None:

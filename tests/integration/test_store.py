@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -264,6 +265,59 @@ def test_member_writes_touch_one_member(store: Store) -> None:
     assert pool is not None and pool.members[2] == Member(
         "nyc", "203.0.113.10", weight=300, priority=0, state=AdminState.DRAINED
     )
+
+
+def test_a_member_field_write_is_one_update_that_reads_back_as_the_orm_writes_it(store: Store) -> None:
+    """Weight, priority and state take one UPDATE (``Store._put_member``'s short way); what it writes
+    reads the same as plain rows and as ORM rows, and reaches the change log and the delta."""
+    start = store.apply_inventory(INVENTORY, "test").revision
+    seen = writes(store)
+    store.patch_member("www", "192.0.2.10", "t", weight=5, priority=2, state=AdminState.DISABLED)
+    moved = Member("ams", "192.0.2.10", weight=6, priority=2, state=AdminState.DISABLED)
+    store.put_member("www", moved, "t")
+    assert seen == ["UPDATE members SET", "UPDATE members SET"]
+    revision, inventory = store.load()
+    www = inventory.pool("www")
+    assert revision == start + 2
+    assert www is not None and moved in www.members
+    with Session(store.engine) as session:
+        assert rows.pool_value(rows.pool_rows(session, "www")["www"]) == www
+    assert [(c.revision, c.edit.object_name) for c in store.changes()[-2:]] == [
+        (start + 1, "www/192.0.2.10"),
+        (start + 2, "www/192.0.2.10"),
+    ]
+    delta = store.delta(start)
+    assert delta is not None and delta.pools == {"www": www}
+
+
+def test_drain_times_follow_the_state_through_member_field_writes(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+
+    def drained_at() -> float | None:
+        pool = store.pool("www")
+        assert pool is not None
+        return next(m for m in pool.members if m.address == "192.0.2.10").drained_at
+
+    before = time.time()
+    store.patch_member("www", "192.0.2.10", "t", state=AdminState.DRAINED)  # was answered: from now
+    since = drained_at()
+    assert since is not None and before <= since <= time.time()
+    store.patch_member("www", "192.0.2.10", "t", weight=7)  # still draining: since then
+    assert drained_at() == since
+    store.patch_member("www", "192.0.2.10", "t", state=AdminState.ENABLED)
+    assert drained_at() is None
+    store.patch_member("www", "192.0.2.10", "t", state=AdminState.DISABLED)
+    store.patch_member("www", "192.0.2.10", "t", state=AdminState.DRAINED)  # never answered since
+    assert drained_at() is None
+
+
+def test_a_member_moving_to_another_site_is_checked_like_any_pool_write(store: Store) -> None:
+    store.apply_inventory(INVENTORY, "test")
+    with unchanged(store), pytest.raises(ValidationError, match="unknown site 'mars'"):
+        store.put_member("www", Member("mars", "192.0.2.10"), "t")
+    store.put_member("www", Member("lon", "192.0.2.10"), "t")
+    www = store.pool("www")
+    assert www is not None and Member("lon", "192.0.2.10") in www.members
 
 
 def test_delta_reads_the_pools_written_since_a_revision(store: Store) -> None:
