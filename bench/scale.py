@@ -1,6 +1,6 @@
 """gslb at the scale of issue 4: 100,000 pools and 1,000,000 static records.
 
-Usage: python bench/scale.py [--pools 100000] [--records 1000000] [--changes 20] [--seconds 5]
+Usage: python bench/scale.py [--pools 100000] [--records 1000000] [--changes 20] [--seconds 5] [--rounds 3]
 
 Writes a zone of ``--records`` static records (A, AAAA and TXT, like a large real zone) and a store
 holding ``--pools`` pools of two members each, then measures, for one ``gslb serve``:
@@ -11,8 +11,13 @@ holding ``--pools`` pools of two members each, then measures, for one ``gslb ser
   a drained member stays in answers until resolvers' copies expire, by design, so a drain is no test of this)
   to the first answer that shows it, over ``--changes`` writes to random pools; a query is sent every
   millisecond, so the figure is exact to about a millisecond;
-- QPS: dnsperf flat out on 10,000 random pool names at that scale, next to the same server with a small
-  store (``--pools-small`` pools, same zone shape at 1,000 records), server on CPU 0 and dnsperf on CPU 1.
+- QPS: dnsperf flat out (server on CPU 0, dnsperf on CPU 1), median of ``--rounds``, next to the same
+  server with a small store (``--pools-small`` pools, same zone shape at 1,000 records). "Unchanged" is
+  judged on the same query stream: names of ``--pools-small`` pools, as many as the small store has. A
+  stream over 10,000 pools (the wide hot set) is measured too, rounds interleaved: it asks the caches for
+  more, whatever the store's size. Where knotd is installed, Knot serves the same large zone and both
+  servers answer static names over 100 and 10,000 distinct names, so that what a wide hot set costs gslb
+  stands next to what it costs a C server.
 
 Figures are this machine's at the time; the issue's targets are printed next to them.
 """
@@ -26,6 +31,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +51,7 @@ from bench.cputime import tree_times  # noqa: E402
 from gslb.model import AdminState, Inventory, Member, Pool, Site  # noqa: E402
 from gslb.store import open_store  # noqa: E402
 from tests.servers.gslb import GslbProcess  # noqa: E402
+from tests.servers.knot import KnotServer, ZoneSource, which_knotd  # noqa: E402
 
 ZONE = "scale.test"
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -55,6 +62,10 @@ QPS_LOSS_TARGET = 0.05
 SETTLE_LIMIT = 180.0
 SETTLED_CPU = 0.05  # CPU seconds per second
 """'QPS unchanged': within the rounds' noise, taken here as 5 %."""
+WIDE_NAMES = 10_000
+"""Distinct names in the wide hot set."""
+STREAM = 10_000
+"""Queries in each dnsperf input file (dnsperf loops over it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +82,17 @@ class Result:
     load_seconds: float
     peak_rss_mib: float
     rss_mib: float
-    qps: float
+    qps: float  # median over rounds, names of ``hot`` pools
     change_ms: list[float]
     settle_seconds: float  # from the first answer until the processes were all but idle
     tree_rss_mib: float  # every process of the server (the health process too) at the end
+    hot: int  # distinct pool names in the stream ``qps`` was measured on
+    qps_wide: float | None  # median over rounds, names of WIDE_NAMES pools (None: fewer pools than that)
+    static_qps: dict[str, float]  # "gslb narrow", "gslb wide", "knot narrow", "knot wide" (medians)
+
+
+class SlowStartKnot(KnotServer):
+    start_timeout = 300.0
 
 
 class SlowStartGslb(GslbProcess):
@@ -156,9 +174,22 @@ def change_latencies(url: str, port: int, pools: int, changes: int, rng: random.
     return latencies
 
 
-def dnsperf_qps(dnsperf: str, taskset: str, port: int, names: Sequence[str], seconds: float) -> float:
+def pool_queries(rng: random.Random, pools: int, distinct: int) -> list[str]:
+    """STREAM queries (dnsperf's "name type" lines) for ``distinct`` of ``pools`` pool names."""
+    chosen = rng.sample(range(pools), min(distinct, pools))
+    return [f"p{rng.choice(chosen)}.{ZONE}. A" for _ in range(STREAM)]
+
+
+def static_queries(rng: random.Random, records: int, distinct: int) -> list[str]:
+    """STREAM queries for ``distinct`` of the zone's static names, each with its record's type."""
+    chosen = rng.sample(range(records), min(distinct, records))
+    types = ["A"] * 7 + ["AAAA"] * 2 + ["TXT"]  # write_zone's shares
+    return [f"h{index}.{ZONE}. {types[index % 10]}" for index in (rng.choice(chosen) for _ in range(STREAM))]
+
+
+def dnsperf_qps(dnsperf: str, taskset: str, port: int, lines: Sequence[str], seconds: float) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".queries") as queries:
-        queries.write("".join(f"{name} A\n" for name in names))
+        queries.write("".join(f"{line}\n" for line in lines))
         queries.flush()
         command = [taskset, "-c", str(CLIENT_CPU), dnsperf, "-s", "127.0.0.1", "-p", str(port)]
         command += ["-d", queries.name, "-c", "4", "-q", "200", "-l", str(seconds)]
@@ -169,7 +200,26 @@ def dnsperf_qps(dnsperf: str, taskset: str, port: int, names: Sequence[str], sec
     return float(match.group(1))
 
 
-def measure(scale: Scale, tools: dict[str, str], changes: int, seconds: float, scratch: Path) -> Result:
+def median_rounds(
+    tools: dict[str, str], port: int, streams: dict[str, list[str]], seconds: float, rounds: int
+) -> dict[str, float]:
+    """dnsperf's QPS on each stream, rounds interleaved (A B A B ...), median of each."""
+    runs: dict[str, list[float]] = {label: [] for label in streams}
+    for _ in range(rounds):
+        for label, lines in streams.items():
+            runs[label].append(dnsperf_qps(tools["dnsperf"], tools["taskset"], port, lines, seconds))
+    return {label: statistics.median(values) for label, values in runs.items()}
+
+
+def measure(
+    scale: Scale,
+    tools: dict[str, str],
+    changes: int,
+    seconds: float,
+    scratch: Path,
+    hot: int,
+    rounds: int = 3,
+) -> Result:
     directory = scratch / f"{scale.pools}-{scale.records}"
     zones = directory / "zones"
     zones.mkdir(parents=True)
@@ -192,10 +242,30 @@ def measure(scale: Scale, tools: dict[str, str], changes: int, seconds: float, s
         settle_seconds = settle(pid)
         rng = random.Random(4)
         latencies = change_latencies(url, server.port, scale.pools, changes, rng)
-        names = [f"p{rng.randrange(scale.pools)}.{ZONE}." for _ in range(10_000)]
-        qps = dnsperf_qps(tools["dnsperf"], tools["taskset"], server.port, names, seconds)
+        streams = {"narrow": pool_queries(rng, scale.pools, hot)}
+        if scale.pools >= WIDE_NAMES:
+            streams["wide"] = pool_queries(rng, scale.pools, WIDE_NAMES)
+        compare_static = "knotd" in tools and scale.records >= WIDE_NAMES
+        if compare_static:
+            streams["static narrow"] = static_queries(rng, scale.records, hot)
+            streams["static wide"] = static_queries(rng, scale.records, WIDE_NAMES)
+        qps = median_rounds(tools, server.port, streams, seconds, rounds)
         peak, rss = status_mib(pid, "VmHWM"), status_mib(pid, "VmRSS")
         tree_rss = sum(status_mib(process, "VmRSS") for process in tree_times(pid).pids)
+    static_qps = {
+        f"gslb {label.removeprefix('static ')}": qps[label]
+        for label in ("static narrow", "static wide")
+        if label in qps
+    }
+    if compare_static:
+        knot = SlowStartKnot(
+            [ZoneSource(f"{ZONE}.", zones / f"{ZONE}.zone")],
+            tools["knotd"],
+            prefix=(tools["taskset"], "-c", str(SERVER_CPU)),
+        )
+        with knot:
+            knot_streams = {"knot narrow": streams["static narrow"], "knot wide": streams["static wide"]}
+            static_qps.update(median_rounds(tools, knot.port, knot_streams, seconds, rounds))
     return Result(
         scale.pools,
         scale.records,
@@ -203,10 +273,13 @@ def measure(scale: Scale, tools: dict[str, str], changes: int, seconds: float, s
         load_seconds,
         peak,
         rss,
-        qps,
+        qps["narrow"],
         latencies,
         settle_seconds,
         tree_rss,
+        min(hot, scale.pools),
+        qps.get("wide"),
+        static_qps,
     )
 
 
@@ -248,6 +321,19 @@ def report(small: Result, large: Result) -> str:
         "process of the server at the end, the health process included.",
     ]
     qps_ratio = large.qps / small.qps
+    lines += ["", f"QPS on the names of {large.hot} pools (the small store's count); the wide hot set:"]
+    if large.qps_wide is not None:
+        lines.append(
+            f"  gslb, {WIDE_NAMES:,} pool names: {large.qps_wide:,.0f} ({large.qps_wide / large.qps:.2f} of"
+            f" {large.hot} names)"
+        )
+    for server in ("gslb", "knot"):
+        narrow, wide = large.static_qps.get(f"{server} narrow"), large.static_qps.get(f"{server} wide")
+        if narrow and wide:
+            lines.append(
+                f"  {server}, static names: {large.hot} names {narrow:,.0f}, {WIDE_NAMES:,} names"
+                f" {wide:,.0f} ({wide / narrow:.2f})"
+            )
     memory_mib = max(large.peak_rss_mib, large.tree_rss_mib)
     checks = [
         ("load under 30 s", large.load_seconds < LOAD_SECONDS_TARGET, f"{large.load_seconds:.1f} s"),
@@ -281,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pools-small", type=int, default=100)
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each dnsperf run")
+    parser.add_argument("--rounds", type=int, default=3, help="dnsperf runs per stream (median)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     tools = {name: shutil.which(name) for name in ("dnsperf", "taskset")}
@@ -288,10 +375,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         raise SystemExit(f"scale: not installed: {', '.join(missing)}")
     found = {name: str(path) for name, path in tools.items()}
+    knotd = which_knotd()
+    if knotd is not None:
+        found["knotd"] = knotd
+    else:
+        print("scale: knotd not installed: no static comparison with Knot", file=sys.stderr)
+    hot, rounds = args.pools_small, args.rounds
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        small = measure(Scale(args.pools_small, 1000), found, args.changes, args.seconds, Path(tmp))
+        small = measure(
+            Scale(args.pools_small, 1000), found, args.changes, args.seconds, Path(tmp), hot, rounds
+        )
         print(f"small: {small}", file=sys.stderr, flush=True)
-        large = measure(Scale(args.pools, args.records), found, args.changes, args.seconds, Path(tmp))
+        large = measure(
+            Scale(args.pools, args.records), found, args.changes, args.seconds, Path(tmp), hot, rounds
+        )
     print(report(small, large))
     if args.json:
         print(json.dumps({"small": asdict(small), "large": asdict(large)}, indent=2))
