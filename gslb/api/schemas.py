@@ -208,9 +208,10 @@ POOL_FIELDS: dict[str, Schema] = {
 
 
 def body(fields: Mapping[str, Schema], required: Iterable[str] = (), *, named: bool = True) -> Schema:
-    """A request body of ``fields``, each nullable but the ``required`` ones; ``name`` optional."""
+    """A request body of ``fields``, each nullable but the ``required`` ones. ``name`` too, when
+    the URL has it: the reader takes a null name, like any null, for one left out."""
     needed = set(required)
-    properties = {"name": OBJECT_NAME} if named else {}
+    properties = {"name": OBJECT_NAME if "name" in needed else nullable(OBJECT_NAME)} if named else {}
     properties.update({k: v if k in needed else nullable(v) for k, v in fields.items()})
     return closed(properties, needed)
 
@@ -394,9 +395,9 @@ def component_schemas() -> dict[str, Schema]:
     returns), then request bodies by operation."""
     site, pool, member = SITE_FIELDS, POOL_FIELDS, MEMBER_FIELDS
     return {
-        "Site": representation(body(site)),
-        "Check": {"oneOf": [representation(check_body(t, request=False)) for t in CheckType]},
-        "Pool": representation(body(pool)),
+        "Site": representation(body(site, ["name"])),
+        "Check": {"oneOf": [representation(check_body(t, ["name"], request=False)) for t in CheckType]},
+        "Pool": representation(body(pool, ["name"])),
         "PoolMember": body(member, ["site", "address"], named=False),
         "Member": representation(body(member, named=False)),
         "CheckOverrides": CHECK_OVERRIDES,
