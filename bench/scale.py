@@ -3,7 +3,8 @@
 Usage: python bench/scale.py [--pools 100000] [--records 1000000] [--changes 20] [--seconds 5] [--rounds 3]
 
 Writes a zone of ``--records`` static records (A, AAAA and TXT, like a large real zone) and a store
-holding ``--pools`` pools of two members each, then measures, for one ``gslb serve``:
+holding ``--pools`` pools of two members each, then measures, for one ``gslb serve`` on them and one on
+a small store:
 
 - load: seconds from starting the process to its first answer (zone files parsed, store read, every
   answer precomputed), and the process's peak RSS;
@@ -11,11 +12,12 @@ holding ``--pools`` pools of two members each, then measures, for one ``gslb ser
   a drained member stays in answers until resolvers' copies expire, by design, so a drain is no test of this)
   to the first answer that shows it, over ``--changes`` writes to random pools; a query is sent every
   millisecond, so the figure is exact to about a millisecond;
-- QPS: dnsperf flat out (server on CPU 0, dnsperf on CPU 1), median of ``--rounds``, next to the same
-  server with a small store (``--pools-small`` pools, same zone shape at 1,000 records). "Unchanged" is
-  judged on the same query stream: names of ``--pools-small`` pools, as many as the small store has. A
-  stream over 10,000 pools (the wide hot set) is measured too, rounds interleaved: it asks the caches for
-  more, whatever the store's size. Where knotd is installed, Knot serves the same large zone and both
+- QPS: dnsperf flat out (servers on CPU 0, dnsperf on CPU 1), median of ``--rounds``, the large store
+  next to a small one (``--pools-small`` pools, same zone shape at 1,000 records). Both servers run at
+  once and their rounds are interleaved, so both see the machine's same moments. "Unchanged" is judged
+  on equal query streams: names of ``--pools-small`` pools, as many as the small store has. A stream
+  over 10,000 pools (the wide hot set) is measured too, in the same rounds: it asks the caches for more,
+  whatever the store's size. Where knotd is installed, Knot serves the same large zone and both
   servers answer static names over 100 and 10,000 distinct names, so that what a wide hot set costs gslb
   stands next to what it costs a C server.
 
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -201,25 +204,33 @@ def dnsperf_qps(dnsperf: str, taskset: str, port: int, lines: Sequence[str], sec
 
 
 def median_rounds(
-    tools: dict[str, str], port: int, streams: dict[str, list[str]], seconds: float, rounds: int
+    tools: dict[str, str], streams: dict[str, tuple[int, list[str]]], seconds: float, rounds: int
 ) -> dict[str, float]:
-    """dnsperf's QPS on each stream, rounds interleaved (A B A B ...), median of each."""
+    """dnsperf's QPS on each (port, stream), rounds interleaved (A B C A B C ...), median of each:
+    servers compared this way share the machine's moments, good and bad."""
     runs: dict[str, list[float]] = {label: [] for label in streams}
     for _ in range(rounds):
-        for label, lines in streams.items():
+        for label, (port, lines) in streams.items():
             runs[label].append(dnsperf_qps(tools["dnsperf"], tools["taskset"], port, lines, seconds))
     return {label: statistics.median(values) for label, values in runs.items()}
 
 
-def measure(
-    scale: Scale,
-    tools: dict[str, str],
-    changes: int,
-    seconds: float,
-    scratch: Path,
-    hot: int,
-    rounds: int = 3,
-) -> Result:
+@dataclass(slots=True)
+class Started:
+    """A gslb server answering from a store of one scale, and what its start measured."""
+
+    scale: Scale
+    server: SlowStartGslb
+    zones: Path
+    populate_seconds: float
+    load_seconds: float
+    settle_seconds: float
+    change_ms: list[float]
+
+
+def start(stack: ExitStack, scale: Scale, changes: int, scratch: Path, rng: random.Random) -> Started:
+    """Write the zone and store of ``scale``, start gslb on them (stopped with ``stack``), let it
+    settle and time ``changes`` member changes from commit to answer."""
     directory = scratch / f"{scale.pools}-{scale.records}"
     zones = directory / "zones"
     zones.mkdir(parents=True)
@@ -230,55 +241,98 @@ def measure(
         zones,
         extra_args=["--db", url],
         probe_zone=f"{ZONE}.",
-        prefix=(tools["taskset"], "-c", str(SERVER_CPU)),
+        prefix=("taskset", "-c", str(SERVER_CPU)),
     )
     started = time.perf_counter()
-    with server:
-        load_seconds = time.perf_counter() - started
-        assert server.process is not None
-        pid = server.process.pid
-        # The health process reads the whole store once at its start, on the server's CPU: what
-        # follows measures the server at work, not that start.
-        settle_seconds = settle(pid)
-        rng = random.Random(4)
-        latencies = change_latencies(url, server.port, scale.pools, changes, rng)
-        streams = {"narrow": pool_queries(rng, scale.pools, hot)}
-        if scale.pools >= WIDE_NAMES:
-            streams["wide"] = pool_queries(rng, scale.pools, WIDE_NAMES)
-        compare_static = "knotd" in tools and scale.records >= WIDE_NAMES
+    stack.enter_context(server)
+    load_seconds = time.perf_counter() - started
+    assert server.process is not None
+    # The health process reads the whole store once at its start, on the server's CPU: what
+    # follows measures the server at work, not that start.
+    settle_seconds = settle(server.process.pid)
+    latencies = change_latencies(url, server.port, scale.pools, changes, rng)
+    return Started(scale, server, zones, populate_seconds, load_seconds, settle_seconds, latencies)
+
+
+def measure(
+    scales: tuple[Scale, Scale],
+    tools: dict[str, str],
+    changes: int,
+    seconds: float,
+    scratch: Path,
+    hot: int,
+    rounds: int = 3,
+) -> tuple[Result, Result]:
+    """The small and the large store's results. Both servers run at once, so that "QPS unchanged"
+    compares rounds interleaved across them (minutes apart, this machine's QPS drifts by more
+    than the 5 % the comparison allows)."""
+    rng = random.Random(4)
+    with ExitStack() as stack:
+        small, large = (start(stack, scale, changes, scratch, rng) for scale in scales)
+        streams = {
+            "small": (small.server.port, pool_queries(rng, small.scale.pools, hot)),
+            "large": (large.server.port, pool_queries(rng, large.scale.pools, hot)),
+        }
+        if large.scale.pools >= WIDE_NAMES:
+            streams["large wide"] = (large.server.port, pool_queries(rng, large.scale.pools, WIDE_NAMES))
+        compare_static = "knotd" in tools and large.scale.records >= WIDE_NAMES
         if compare_static:
-            streams["static narrow"] = static_queries(rng, scale.records, hot)
-            streams["static wide"] = static_queries(rng, scale.records, WIDE_NAMES)
-        qps = median_rounds(tools, server.port, streams, seconds, rounds)
-        peak, rss = status_mib(pid, "VmHWM"), status_mib(pid, "VmRSS")
-        tree_rss = sum(status_mib(process, "VmRSS") for process in tree_times(pid).pids)
-    static_qps = {
-        f"gslb {label.removeprefix('static ')}": qps[label]
-        for label in ("static narrow", "static wide")
-        if label in qps
+            streams["gslb narrow"] = (large.server.port, static_queries(rng, large.scale.records, hot))
+            streams["gslb wide"] = (large.server.port, static_queries(rng, large.scale.records, WIDE_NAMES))
+        qps = median_rounds(tools, streams, seconds, rounds)
+        small_memory, large_memory = memory_mib(small), memory_mib(large)
+    static_qps: dict[str, float] = {
+        label: qps[label] for label in ("gslb narrow", "gslb wide") if label in qps
     }
     if compare_static:
         knot = SlowStartKnot(
-            [ZoneSource(f"{ZONE}.", zones / f"{ZONE}.zone")],
+            [ZoneSource(f"{ZONE}.", large.zones / f"{ZONE}.zone")],
             tools["knotd"],
             prefix=(tools["taskset"], "-c", str(SERVER_CPU)),
         )
         with knot:
-            knot_streams = {"knot narrow": streams["static narrow"], "knot wide": streams["static wide"]}
-            static_qps.update(median_rounds(tools, knot.port, knot_streams, seconds, rounds))
+            knot_streams = {
+                "knot narrow": (knot.port, streams["gslb narrow"][1]),
+                "knot wide": (knot.port, streams["gslb wide"][1]),
+            }
+            static_qps.update(median_rounds(tools, knot_streams, seconds, rounds))
+    small_result = result(small, small_memory, qps["small"], min(hot, small.scale.pools), None, {})
+    large_result = result(
+        large, large_memory, qps["large"], min(hot, large.scale.pools), qps.get("large wide"), static_qps
+    )
+    return small_result, large_result
+
+
+def memory_mib(started: Started) -> tuple[float, float, float]:
+    """Peak and current RSS of the answering process, and the RSS of all the server's processes."""
+    assert started.server.process is not None
+    pid = started.server.process.pid
+    tree = sum(status_mib(process, "VmRSS") for process in tree_times(pid).pids)
+    return status_mib(pid, "VmHWM"), status_mib(pid, "VmRSS"), tree
+
+
+def result(
+    started: Started,
+    memory: tuple[float, float, float],
+    qps: float,
+    hot: int,
+    qps_wide: float | None,
+    static_qps: dict[str, float],
+) -> Result:
+    peak, rss, tree_rss = memory
     return Result(
-        scale.pools,
-        scale.records,
-        populate_seconds,
-        load_seconds,
+        started.scale.pools,
+        started.scale.records,
+        started.populate_seconds,
+        started.load_seconds,
         peak,
         rss,
-        qps["narrow"],
-        latencies,
-        settle_seconds,
+        qps,
+        started.change_ms,
+        started.settle_seconds,
         tree_rss,
-        min(hot, scale.pools),
-        qps.get("wide"),
+        hot,
+        qps_wide,
         static_qps,
     )
 
@@ -382,13 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("scale: knotd not installed: no static comparison with Knot", file=sys.stderr)
     hot, rounds = args.pools_small, args.rounds
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        small = measure(
-            Scale(args.pools_small, 1000), found, args.changes, args.seconds, Path(tmp), hot, rounds
-        )
-        print(f"small: {small}", file=sys.stderr, flush=True)
-        large = measure(
-            Scale(args.pools, args.records), found, args.changes, args.seconds, Path(tmp), hot, rounds
-        )
+        scales = (Scale(args.pools_small, 1000), Scale(args.pools, args.records))
+        small, large = measure(scales, found, args.changes, args.seconds, Path(tmp), hot, rounds)
     print(report(small, large))
     if args.json:
         print(json.dumps({"small": asdict(small), "large": asdict(large)}, indent=2))

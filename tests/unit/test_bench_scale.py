@@ -1,8 +1,10 @@
-"""bench/scale.py's query streams and report: the pure parts of the benchmark."""
+"""bench/scale.py's query streams, rounds and report: the parts of the benchmark that need no server."""
 
 from __future__ import annotations
 
 import random
+
+import pytest
 
 from bench import scale
 
@@ -53,3 +55,18 @@ def test_the_report_judges_equal_streams_and_shows_the_wide_hot_set_beside_knots
 def test_a_loss_on_equal_streams_fails() -> None:
     small = result(100, 180_000.0, None, {})
     assert "FAIL  QPS unchanged" in scale.report(small, result(100_000, 160_000.0, None, {}))
+
+
+def test_rounds_interleave_the_servers_and_each_figure_is_its_median(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[int, str]] = []
+    figures = iter([100.0, 10.0, 300.0, 30.0, 200.0, 20.0])
+
+    def dnsperf_qps(dnsperf: str, taskset: str, port: int, lines: list[str], seconds: float) -> float:
+        asked.append((port, lines[0]))
+        return next(figures)
+
+    monkeypatch.setattr(scale, "dnsperf_qps", dnsperf_qps)
+    streams = {"small": (53001, ["a. A"]), "large": (53002, ["b. A"])}
+    qps = scale.median_rounds({"dnsperf": "dnsperf", "taskset": "taskset"}, streams, 1.0, rounds=3)
+    assert asked == [(53001, "a. A"), (53002, "b. A")] * 3  # A B A B A B, never A A A B B B
+    assert qps == {"small": 200.0, "large": 20.0}
