@@ -53,6 +53,7 @@ from gslb.store.rows import (
     fill_check,
     fill_pool,
     fill_site,
+    pool_names_after,
     pool_rows,
     pool_value,
     read_inventory,
@@ -221,6 +222,13 @@ class Store:
         with self._reading(), Session(self._reader) as session:
             row = check_rows(session, name).get(name)
             return check_value(row) if row is not None else None
+
+    def pools_after(self, after: str, limit: int) -> tuple[Pool, ...]:
+        """Up to ``limit`` pools named after ``after``, by name: one page of a listing, read
+        without the rest (at 100,000 pools the whole list is 50 MB of JSON)."""
+        with self._reading(), Session(self._reader) as session:
+            names = pool_names_after(session, after, limit)
+            return tuple(sorted(read_pools(session, names), key=lambda p: p.name))
 
     def pool(self, name: str) -> Pool | None:
         """One pool with its members, normalized like ``load``'s."""

@@ -71,6 +71,17 @@ def read_inventory(session: Session) -> Inventory:
     return Inventory(sites=tuple(sites), pools=tuple(pools), checks=tuple(checks))
 
 
+def pool_names_after(session: Session, after: str, limit: int) -> list[str]:
+    """Up to ``limit`` pool names that sort after ``after``, in order: a page of a listing, keyed
+    by the last name of the page before, so that pools written meanwhile neither shift nor repeat
+    one. The order is code points', Python's, whatever the database's collation (PostgreSQL's
+    locales ignore ``-`` and ``_``, which would order ``a-c`` after ``ab``)."""
+    name: Any = PoolRow.name
+    if session.get_bind().dialect.name == "postgresql":
+        name = name.collate("C")
+    return list(session.scalars(select(PoolRow.name).where(name > after).order_by(name).limit(limit)))
+
+
 def read_pools(session: Session, names: Collection[str] | None = None) -> tuple[Pool, ...]:
     """Every pool (or those in ``names``), as ``pool_value`` makes it of its ORM row, from plain
     rows: one SELECT per table and no ORM objects, which at 100,000 pools is ten times faster (a
