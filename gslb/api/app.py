@@ -111,6 +111,21 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return document
 
 
+def query_integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """The integer query parameter ``name``, ``default`` if absent; 400 naming it if it is not one
+    from ``low`` to ``high`` in ASCII digits ("²" passes isdigit() and fails int(); int() reads " 1").
+    """
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if (
+        not (text.isascii() and text.isdigit() and len(text) <= len(str(high)))
+        or not low <= int(text) <= high
+    ):
+        raise bad_request(f"{name} must be an integer from {low} to {high}, got {text!r}", name)
+    return int(text)
+
+
 def unicode_text(document: Any) -> bool:
     """Whether every string in ``document`` is Unicode text. JSON's escapes can spell half a
     surrogate pair (``"\\ud800"``), which Python reads into a string no database can store."""

@@ -11,17 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_response
-from gslb.api.problems import bad_request
+from gslb.api.app import API_PREFIX, context, json_response, query_integer
 from gslb.store import LoggedEdit
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+"""Entries per page: the change log's, and every listing's (gslb/api/resources.py)."""
 
 
 async def list_changes(request: web.Request) -> web.Response:
-    after = _integer(request, "after", 0, 0, 2**63 - 1)
-    limit = _integer(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    after = query_integer(request, "after", 0, 0, 2**63 - 1)
+    limit = query_integer(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     api = context(request)
     # One more than asked for says whether there is a next page, without an empty last one.
     found = await api.blocking(lambda: api.store.changes(after, limit + 1))
@@ -44,18 +44,6 @@ def _entry(logged: LoggedEdit) -> dict[str, Any]:
         "object_name": edit.object_name,
         "detail": dict(edit.detail),
     }
-
-
-def _integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if (
-        not (text.isascii() and text.isdigit() and len(text) <= len(str(high)))
-        or not low <= int(text) <= high
-    ):
-        raise bad_request(f"{name} must be an integer from {low} to {high}, got {text!r}", name)
-    return int(text)
 
 
 def add_routes(app: web.Application) -> None:

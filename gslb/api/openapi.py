@@ -188,12 +188,34 @@ def kind_paths(kind: Kind) -> Paths:
     collection = f"{API_PREFIX}/{kind.collection}"
     name = name_parameter(f"the {kind.noun}'s name")
     representation = ref(kind.schema)
-    listed = schemas.closed({kind.collection: {"type": "array", "items": representation}}, [kind.collection])
+    listed = schemas.closed(
+        {
+            kind.collection: {"type": "array", "items": representation},
+            "next": schemas.nullable(
+                {"type": "string", "description": "the next page's URL; null on the last page"}
+            ),
+        },
+        [kind.collection, "next"],
+    )
+    after = {
+        "name": "after",
+        "in": "query",
+        "description": f"{kind.noun}s named after this name, by code point (the `next` link carries it)",
+        "schema": {"anyOf": [{"type": "string", "maxLength": 0}, schemas.OBJECT_NAME]},
+    }
+    limit = query_parameter(
+        "limit", f"{kind.collection} per page, {changes.DEFAULT_LIMIT} by default", 1, changes.MAX_LIMIT
+    )
     replaced = {**tagged(representation), "201": tagged(representation, "created")["200"]}
     return {
         collection: {
             "get": operation(
-                f"list_{kind.collection}", kind.collection, f"List every {kind.noun}", (), ok(listed), READ
+                f"list_{kind.collection}",
+                kind.collection,
+                f"List the {kind.collection} by name, a page at a time",
+                (after, limit),
+                ok(listed),
+                (*READ, 400),
             ),
             "post": operation(
                 f"create_{kind.noun}",

@@ -4,8 +4,9 @@ The three behave alike, so one set of handlers serves them, each made for a ``Ki
 its JSON (gslb/api/codec.py) and its store calls. Members, the served zones and the change log
 have modules of their own; ``add_routes`` registers them all.
 
-- ``GET /{kind}s`` lists, ``GET /{kind}s/{name}`` gets one with its ETag (304 for a matching
-  If-None-Match).
+- ``GET /{kind}s`` lists by name, a page at a time (``limit``, 100 by default; ``next`` links the
+  page after, keyed by the last name, like the change log's), ``GET /{kind}s/{name}`` gets one with
+  its ETag (304 for a matching If-None-Match).
 - ``POST /{kind}s`` creates (201 with Location; 409 when the name is taken); ``PUT`` on an item
   creates or replaces it whole (201 or 200); ``PATCH`` replaces the top-level fields it sends and
   keeps the others; ``DELETE`` answers 204.
@@ -21,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 
 from gslb.api import changes, members, zones
-from gslb.api.app import API_PREFIX, context, json_body, json_response
+from gslb.api.app import API_PREFIX, context, json_body, json_response, query_integer
 from gslb.api.codec import (
     Document,
     check_document,
@@ -35,7 +36,7 @@ from gslb.api.codec import (
     site_document,
 )
 from gslb.api.etags import Conditions, Guard, tagged
-from gslb.api.problems import FieldProblem, Problem, invalid, not_found
+from gslb.api.problems import FieldProblem, Problem, bad_request, invalid, not_found
 from gslb.api.writes import Translate, write
 from gslb.declare import valid_object_name
 from gslb.model import Check, Pool, Site
@@ -58,7 +59,7 @@ class Kind(Generic[T]):
     encode: Callable[[T], Document]
     decode: Callable[[web.Request, str, Mapping[str, Any]], T]
     read: Callable[[Store, str], T | None]
-    read_all: Callable[[Store], Sequence[T]]
+    read_after: Callable[[Store, str, int], Sequence[T]]  # (after, limit): a page, by name
     put: Callable[[Store, T, str, Precondition[T]], Outcome]
     delete: Callable[[Store, str, str, Precondition[T]], Outcome]
     stored: Callable[[T], T] = lambda value: value  # the value as the store gives it back
@@ -79,7 +80,7 @@ SITES: Kind[Site] = Kind(
     site_document,
     lambda request, name, body: decode_site(name, body),
     Store.site,
-    Store.sites,
+    lambda store, after, limit: tuple(s for s in store.sites() if s.name > after)[:limit],
     Store.put_site,
     Store.delete_site,
 )
@@ -89,7 +90,7 @@ CHECKS: Kind[Check] = Kind(
     check_document,
     lambda request, name, body: decode_check(name, body),
     Store.check,
-    Store.checks,
+    lambda store, after, limit: tuple(c for c in store.checks() if c.name > after)[:limit],
     Store.put_check,
     Store.delete_check,
 )
@@ -99,7 +100,7 @@ POOLS: Kind[Pool] = Kind(
     pool_document,
     _decode_pool,
     Store.pool,
-    lambda store: store.load()[1].pools,
+    Store.pools_after,
     Store.put_pool,
     Store.delete_pool,
     stored=normalized,
@@ -114,9 +115,20 @@ class Handlers(Generic[T]):
         self.kind = kind
 
     async def list_all(self, request: web.Request) -> web.Response:
+        """A page of the collection. The whole of it could be 100,000 pools, 50 MB of JSON made
+        in the process that answers DNS: that held answers back for 0.4 s."""
+        after = request.query.get("after", "")
+        if after and not valid_object_name(after):  # where a listing starts; "" for the start
+            raise bad_request(f"after must be an object name or empty, got {after[:80]!r}", "after")
+        limit = query_integer(request, "limit", changes.DEFAULT_LIMIT, 1, changes.MAX_LIMIT)
         api = context(request)
-        values = await api.blocking(lambda: self.kind.read_all(api.store))
-        return json_response({self.kind.collection: [self.kind.encode(v) for v in values]})
+        # One more than asked for says whether there is a next page, without an empty last one.
+        found = await api.blocking(lambda: self.kind.read_after(api.store, after, limit + 1))
+        documents = [self.kind.encode(v) for v in found[:limit]]
+        following = None
+        if len(found) > limit:
+            following = f"{API_PREFIX}/{self.kind.collection}?after={documents[-1]['name']}&limit={limit}"
+        return json_response({self.kind.collection: documents, "next": following})
 
     async def get(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -90,9 +90,14 @@ class ApiClient:
     def state(self) -> tuple[int, Any, Any, Any]:
         """Everything the API shows of the store: its revision, and every site, check and pool."""
         revision = self.get("/api/v1/zones").json()["store_revision"]
-        return (
-            revision,
-            self.get("/api/v1/sites").json(),
-            self.get("/api/v1/checks").json(),
-            self.get("/api/v1/pools").json(),
-        )
+        return revision, self.every("sites"), self.every("checks"), self.every("pools")
+
+    def every(self, collection: str) -> list[Any]:
+        """Every object of a collection, following its pages' ``next`` links."""
+        found: list[Any] = []
+        path: str | None = f"/api/v1/{collection}"
+        while path is not None:
+            page = self.get(path).json()
+            found += page[collection]
+            path = page["next"]
+        return found

@@ -65,6 +65,35 @@ def test_sites(admin: ApiClient) -> None:
     admin.delete(f"{V1}/sites/eu1").problem(409, None)  # www has members there
 
 
+def test_a_listing_comes_a_page_at_a_time(admin: ApiClient) -> None:
+    first = ok(admin.get(f"{V1}/sites?limit=2"))
+    assert [s["name"] for s in first["sites"]] == ["ap1", "eu1"]
+    assert first["next"] == f"{V1}/sites?after=eu1&limit=2"
+    last = ok(admin.get(first["next"]))
+    assert [s["name"] for s in last["sites"]] == ["us1"] and last["next"] is None
+    assert ok(admin.get(f"{V1}/sites"))["next"] is None  # 100 by default: all three
+    assert ok(admin.get(f"{V1}/sites?after=b"))["sites"][0]["name"] == "eu1"  # any name is a place
+    assert ok(admin.get(f"{V1}/checks?after=zzz")) == {"checks": [], "next": None}
+    shop = {
+        "name": "shop",
+        "names": ["shop.gslb.example.test."],
+        "members": [{"site": "eu1", "address": "192.0.2.20"}],
+    }
+    ok(admin.post(f"{V1}/pools", shop), 201)
+    pools = admin.every("pools")
+    assert [p["name"] for p in pools] == ["shop", "www"]
+    paged = ok(admin.get(f"{V1}/pools?limit=1"))
+    assert paged["pools"] == pools[:1] and paged["next"] == f"{V1}/pools?after={pools[0]['name']}&limit=1"
+    assert ok(admin.get(paged["next"]))["pools"] == pools[1:2]
+    for query, field in (
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=x", "limit"),
+        ("after=A", "after"),
+    ):
+        admin.get(f"{V1}/pools?{query}").problem(400, field)
+
+
 def test_checks(admin: ApiClient) -> None:
     assert [c["name"] for c in ok(admin.get(f"{V1}/checks"))["checks"]] == ["web"]
     tcp = ok(admin.post(f"{V1}/checks", {"name": "tcp443", "type": "tcp", "port": 443}), 201)
