@@ -15,7 +15,8 @@ have modules of their own; ``add_routes`` registers them all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -44,6 +45,7 @@ from gslb.store import Outcome, Store
 from gslb.store.repository import Precondition
 
 T = TypeVar("T")
+Named = TypeVar("Named", Site, Check)
 
 # A PATCH without If-Match is merged onto the object as read; if another write got in between,
 # it is merged again onto the newer object, this many times at most.
@@ -69,6 +71,12 @@ class Kind(Generic[T]):
         return f"{API_PREFIX}/{self.collection}/{name}"
 
 
+def _named_after(values: Iterable[Named], after: str, limit: int) -> tuple[Named, ...]:
+    """A page of ``values``, which come sorted by name: sites and checks are few, so their pages
+    are cut from the whole list (pools are read a page at a time: ``Store.pools_after``)."""
+    return tuple(itertools.islice((v for v in values if v.name > after), limit))
+
+
 def _decode_pool(request: web.Request, name: str, body: Mapping[str, Any]) -> Pool:
     names = zones.served_names(request)
     return decode_pool(name, body, names.origins, names.static)
@@ -80,7 +88,7 @@ SITES: Kind[Site] = Kind(
     site_document,
     lambda request, name, body: decode_site(name, body),
     Store.site,
-    lambda store, after, limit: tuple(s for s in store.sites() if s.name > after)[:limit],
+    lambda store, after, limit: _named_after(store.sites(), after, limit),
     Store.put_site,
     Store.delete_site,
 )
@@ -90,7 +98,7 @@ CHECKS: Kind[Check] = Kind(
     check_document,
     lambda request, name, body: decode_check(name, body),
     Store.check,
-    lambda store, after, limit: tuple(c for c in store.checks() if c.name > after)[:limit],
+    lambda store, after, limit: _named_after(store.checks(), after, limit),
     Store.put_check,
     Store.delete_check,
 )
