@@ -228,7 +228,9 @@ class Started:
     change_ms: list[float]
 
 
-def start(stack: ExitStack, scale: Scale, changes: int, scratch: Path, rng: random.Random) -> Started:
+def start(
+    stack: ExitStack, scale: Scale, taskset: str, changes: int, scratch: Path, rng: random.Random
+) -> Started:
     """Write the zone and store of ``scale``, start gslb on them (stopped with ``stack``), let it
     settle and time ``changes`` member changes from commit to answer."""
     directory = scratch / f"{scale.pools}-{scale.records}"
@@ -241,7 +243,7 @@ def start(stack: ExitStack, scale: Scale, changes: int, scratch: Path, rng: rand
         zones,
         extra_args=["--db", url],
         probe_zone=f"{ZONE}.",
-        prefix=("taskset", "-c", str(SERVER_CPU)),
+        prefix=(taskset, "-c", str(SERVER_CPU)),
     )
     started = time.perf_counter()
     stack.enter_context(server)
@@ -268,7 +270,7 @@ def measure(
     than the 5 % the comparison allows)."""
     rng = random.Random(4)
     with ExitStack() as stack:
-        small, large = (start(stack, scale, changes, scratch, rng) for scale in scales)
+        small, large = (start(stack, scale, tools["taskset"], changes, scratch, rng) for scale in scales)
         streams = {
             "small": (small.server.port, pool_queries(rng, small.scale.pools, hot)),
             "large": (large.server.port, pool_queries(rng, large.scale.pools, hot)),
