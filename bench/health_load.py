@@ -575,7 +575,7 @@ class Verdict:
     lower QPS may only say that the probes' targets and the health process, on dnsperf's CPU, took some of
     it. The drop that counts is then gslb's capacity: the answering process's CPU per query at the same
     fixed rate, against A's (``capacity_drop``: 1 - A's CPU per query / this one's). It flatters a
-    configuration that answers later: the batched loop (gslb/dns/mmsg.py) then finds more queries queued
+    configuration that answers later: the batched loop (gslb/answer/mmsg.py) then finds more queries queued
     per system call, and spends less per query; the p99 beside it shows how much later.
     """
 

@@ -11,21 +11,25 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gslb import __version__, arenas, log, snapshot, supervisor, ttl, zonefile
+from gslb import __version__, log
+from gslb.answer.server import DnsServer, SnapshotHolder
 from gslb.api.app import ApiContext, ApiServer, create_app
 from gslb.api.auth import ApiToken, Role, TokenTable, new_token, token_hash
-from gslb.apply import apply as apply_declarations
-from gslb.apply import declared
+from gslb.api.metrics import DnsCounts
 from gslb.config import Settings, load
-from gslb.declare import DeclarationError
-from gslb.dns.server import DnsServer, SnapshotHolder
+from gslb.declare.apply import apply as apply_declarations
+from gslb.declare.apply import declared
+from gslb.declare.reader import DeclarationError
+from gslb.dns import zonefile
 from gslb.errors import ConfigError, StoreError, ZoneError
-from gslb.follower import DEFAULT_INTERVAL, SnapshotFollower
 from gslb.health.process import HealthProcess
 from gslb.health.status import rfc3339, wall_time
-from gslb.metrics import DnsCounts
+from gslb.node import supervisor
+from gslb.node.follower import DEFAULT_INTERVAL, SnapshotFollower
+from gslb.node.supervisor import WorkerLink, WorkerStartError
+from gslb.runtime import arenas
+from gslb.snapshot import snapshot, ttl
 from gslb.store import Store, open_store
-from gslb.supervisor import WorkerLink, WorkerStartError
 
 logger = logging.getLogger("gslb.cli")
 
@@ -211,7 +215,7 @@ def serve(settings: Settings) -> int:
     """Load zones, open (and on first start fill) the store, then answer until told to stop.
 
     With ``workers`` > 1 this process does only what must happen once per node, then supervises that
-    many worker processes (gslb/supervisor.py), each serving as a lone process does.
+    many worker processes (gslb/node/supervisor.py), each serving as a lone process does.
     """
     try:
         zones = zonefile.load_zones(settings.zones)
@@ -257,12 +261,12 @@ def _answer(
     settings: Settings, store: Store, zones: list[zonefile.LoadedZone], link: WorkerLink | None = None
 ) -> int:
     """Build the first snapshot from ``store``, then answer until told to stop; disposes of ``store``."""
-    if arenas.use_one_arena():  # before any thread starts: see gslb/arenas.py
+    if arenas.use_one_arena():  # before any thread starts: see gslb/runtime/arenas.py
         logger.debug("malloc: one arena for all threads")
     try:
         bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
         # A worker's supervisor polls the store for it and says when it moved; its own polls are a
-        # fallback (gslb/supervisor.py).
+        # fallback (gslb/node/supervisor.py).
         interval = DEFAULT_INTERVAL if link is None else supervisor.WORKER_POLL
         follower = SnapshotFollower(store, zones, lambda _: None, interval=interval, ttl_bounds=bounds)
         if link is not None:

@@ -70,7 +70,7 @@ class Settings:
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 256
     # Datagrams read and answered per system call where the platform has recvmmsg/sendmmsg
-    # (gslb/dns/mmsg.py); 1 answers each with its own recvfrom/sendto.
+    # (gslb/answer/mmsg.py); 1 answers each with its own recvfrom/sendto.
     udp_batch: int = 32
     transfer_allow: tuple[Network, ...] = ()
     log_level: str = "info"
@@ -82,7 +82,7 @@ class Settings:
     client_prefix_v4: int = 24
     client_prefix_v6: int = 56
     # Every pool's TTL is kept within these bounds, whatever a pool declares.
-    pool_ttl_floor: int = 1  # what unsettled and draining pools answer with (gslb/ttl.py)
+    pool_ttl_floor: int = 1  # what unsettled and draining pools answer with (gslb/snapshot/ttl.py)
     pool_ttl_ceiling: int = 300
     # Processes answering on the same listeners (SO_REUSEPORT); more than 1 adds a supervisor.
     workers: int = 1

@@ -16,7 +16,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Policy(StrEnum):
-    """How a pool chooses members for one answer (see gslb/policy.py)."""
+    """How a pool chooses members for one answer (see gslb/snapshot/policy.py)."""
 
     ROUND_ROBIN = "round_robin"
     WEIGHTED = "weighted"
@@ -44,7 +44,7 @@ class AdminState(StrEnum):
 
     ENABLED = "enabled"
     # Kept, healthy or not; answered at the floor TTL until the caches that may hold it have
-    # expired, then given no new answers (gslb/ttl.py).
+    # expired, then given no new answers (gslb/snapshot/ttl.py).
     DRAINED = "drained"
     DISABLED = "disabled"  # out of service
 

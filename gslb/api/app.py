@@ -18,15 +18,15 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from gslb.answer.server import DnsServer
 from gslb.api.auth import ApiToken, Role, TokenTable
 from gslb.api.problems import Problem, bad_request, from_store_error
 from gslb.config import Endpoint
-from gslb.dns.server import DnsServer
+from gslb.dns.zonefile import LoadedZone
 from gslb.errors import StoreError
 from gslb.health.process import HealthProcess
+from gslb.snapshot.ttl import DEFAULT_FLOOR
 from gslb.store import Store
-from gslb.ttl import DEFAULT_FLOOR
-from gslb.zonefile import LoadedZone
 
 logger = logging.getLogger("gslb.api")
 

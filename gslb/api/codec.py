@@ -3,7 +3,7 @@
 An operator sees one format everywhere: a ``[pools.www]`` table of a file, as JSON with its
 ``name`` added, is what ``GET /api/v1/pools/www`` returns and what ``PUT`` takes, so a GET
 round-trips through a PUT unchanged. Optional fields left unset are JSON null (TOML has no null;
-the reader takes null as "left out"). Request bodies are read by gslb/declare.py, so the API and
+the reader takes null as "left out"). Request bodies are read by gslb/declare/reader.py, so the API and
 the files share every rule, and every problem is reported with its path inside the object
 (``members[1].address``). The ETag of an object is a hash of this document, so it changes
 exactly when something an operator can see changes.
@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import dns.exception
 import dns.name
 
-from gslb import declare
 from gslb.api.problems import FieldProblem, invalid
+from gslb.declare import reader as declare
 from gslb.errors import ConflictError, InvalidError, ObjectError, StoreError, ValidationError
 from gslb.model import OVERRIDABLE, Check, CheckOverrides, Inventory, Member, Pool, PoolKind, Site
 

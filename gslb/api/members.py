@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gslb import ttl
 from gslb.api.app import API_PREFIX, context, json_body, json_response
 from gslb.api.codec import canonical_address, decode_member, etag, member_document, member_fields
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import Problem, not_found
 from gslb.api.writes import write
-from gslb.declare import valid_object_name
+from gslb.declare.reader import valid_object_name
 from gslb.health.status import rfc3339, wall_time
 from gslb.model import AdminState, Member, Pool
-from gslb.store.checks import member_name
+from gslb.snapshot import ttl
+from gslb.store.rules import member_name
 
 CACHES_CLEAR_AT = "Caches-Clear-At"
 PATCH_ATTEMPTS = 5  # as for pools (gslb/api/resources.py)
@@ -89,7 +89,7 @@ async def delete_member(request: web.Request) -> web.Response:
 
 async def _drain_promise(request: web.Request, pool_name: str, member: Member) -> dict[str, str]:
     """For a drained member, ``Caches-Clear-At``: when no resolver can still hold an answer with it
-    (gslb/ttl.py), the moment its site may be stopped. Read back from the store, which set the
+    (gslb/snapshot/ttl.py), the moment its site may be stopped. Read back from the store, which set the
     drain's start; nothing for any other state."""
     if member.state is not AdminState.DRAINED:
         return {}

@@ -15,7 +15,7 @@ over TCP: the store is asked in a thread of its own, with a deadline.
   stale data or could not take a change. With one PostgreSQL shared by every node, a store outage
   fails them all at once: keepalived then keeps the VIP where it is, and most load balancers
   fail open when every backend is down, so that case costs nothing but the alert.
-- ``/metrics`` is the Prometheus text format (gslb/metrics.py), negotiated like
+- ``/metrics`` is the Prometheus text format (gslb/api/metrics.py), negotiated like
   prometheus_client's own servers do.
 
 With ``--workers N`` the API runs in the supervisor, which answers no DNS itself: there, once
@@ -40,10 +40,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from gslb.api.app import CONTEXT, ApiContext, context, json_response
+from gslb.api.metrics import DnsCounts, GslbCollector, Observation
 from gslb.api.problems import Problem
 from gslb.errors import HealthError, StoreError
 from gslb.health.status import HealthReport
-from gslb.metrics import DnsCounts, GslbCollector, Observation
 from gslb.store import Store
 
 log = logging.getLogger("gslb.api")
@@ -122,7 +122,7 @@ NO_DNS = Check(False, "this process answers no DNS and supervises no workers")
 
 
 class Workers(Protocol):
-    """The supervisor of ``--workers N``, as /metrics and /readyz see it (gslb/supervisor.py)."""
+    """The supervisor of ``--workers N``, as /metrics and /readyz see it (gslb/node/supervisor.py)."""
 
     async def counted(self) -> DnsCounts:
         """Every worker's counts summed, with those of the workers they replaced."""

@@ -39,7 +39,7 @@ from gslb.api.codec import (
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import FieldProblem, Problem, bad_request, invalid, not_found
 from gslb.api.writes import Translate, write
-from gslb.declare import valid_object_name
+from gslb.declare.reader import valid_object_name
 from gslb.model import Check, Pool, Site
 from gslb.store import Outcome, Store
 from gslb.store.repository import Precondition

@@ -1,7 +1,7 @@
 """JSON Schemas (2020-12) of the API's documents, built from the constants its readers validate with.
 
 The OpenAPI document (gslb/api/openapi.py) is only worth having if it stays true. So ranges,
-enums, lengths and the fields each check type takes are imported from gslb/declare.py,
+enums, lengths and the fields each check type takes are imported from gslb/declare/reader.py,
 gslb/model.py and the store's limits, and a rule changed there changes the contract with it; the
 syntax the readers check in code (object names, check paths, statuses, entity tags) is written
 here as patterns, each held to its reader by tests/unit/test_api_openapi.py. What JSON Schema
@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from gslb import declare, ttl
 from gslb.api.changes import MAX_LIMIT
 from gslb.api.health import MAX_REASON
+from gslb.declare import reader as declare
 from gslb.health.status import HealthState
 from gslb.model import (
     MAX_WEIGHT,
@@ -33,6 +33,7 @@ from gslb.model import (
     Policy,
     PoolKind,
 )
+from gslb.snapshot import ttl
 from gslb.store.tables import (
     ADDRESS_LENGTH,
     METHOD_LENGTH,
@@ -217,7 +218,7 @@ def body(fields: Mapping[str, Schema], required: Iterable[str] = (), *, named: b
 
 
 def check_body(check_type: CheckType, required: Iterable[str] = (), *, request: bool = True) -> Schema:
-    """A check of one type: only the fields gslb/declare.py lets that type have. In a request,
+    """A check of one type: only the fields gslb/declare/reader.py lets that type have. In a request,
     another type's field may also come as null, which the reader takes for a field left out (as
     every null): a PATCH from https to http clears ``sni`` that way."""
     needed = {"type", *required} | ({"port"} if check_type is CheckType.TCP else set())
@@ -282,7 +283,7 @@ MEMBER_HEALTH = representation(
             "successes": {"type": "integer", "minimum": 0},
             "failures": {"type": "integer", "minimum": 0},
             "last": nullable(LAST_RESULT),
-            # When resolvers have forgotten the answer from before the last change (gslb/ttl.py).
+            # When resolvers have forgotten the answer from before the last change (gslb/snapshot/ttl.py).
             "caches_clear_at": nullable(DATE_TIME),
             "drain": nullable({"type": "string", "enum": [ttl.DRAINING, ttl.DRAINED]}),
         }

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from gslb.api.app import API_PREFIX, context, json_response
-from gslb.apply import static_owner_names
-from gslb.zonefile import LoadedZone
+from gslb.declare.apply import static_owner_names
+from gslb.dns.zonefile import LoadedZone
 
 
 class ServedNames:

@@ -1,7 +1,7 @@
 """Plain owners' records, kept as the wire of their answers instead of as dnspython objects.
 
 Nearly every owner of a large zone has one address or text record, written on one simple line
-(gslb/zonelines.py) and asked for by its own name. As dnspython objects (a Name, Node, Rdataset,
+(gslb/dns/zonelines.py) and asked for by its own name. As dnspython objects (a Name, Node, Rdataset,
 RRset and Rdata each) such a record costs most of a kilobyte and microseconds to make and to
 index: a million of them made a zone of gigabytes. So an owner all of whose records came from
 simple lines, that is not the apex and not at or below a delegation, keeps each RRset as the

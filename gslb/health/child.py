@@ -23,8 +23,8 @@ from gslb.health import protocol
 from gslb.health.monitor import HealthMonitor
 from gslb.health.state import ProbeResult
 from gslb.model import Inventory, Pool
+from gslb.snapshot.ttl import DEFAULT_FLOOR
 from gslb.store import Store
-from gslb.ttl import DEFAULT_FLOOR
 
 logger = logging.getLogger("gslb.health")
 

@@ -4,7 +4,7 @@ The monitor follows the served inventory (``sync``, called whenever the store mo
 of a pool with a ``health_check`` is probed at the check's interval (with the pool's and the
 member's overrides applied), from a chain of timer callbacks on the event loop rather than a task
 each, its results fed to the rise/fall state machine, every transition logged. Whenever the set of
-down members or of unsettled pools (gslb/ttl.py) changes, the monitor hands both to ``publish`` as
+down members or of unsettled pools (gslb/snapshot/ttl.py) changes, the monitor hands both to ``publish`` as
 a ``HealthView``; the snapshot follower turns it into an incremental update, so probes never touch
 the hot path, and answers change within one update of a transition.
 
@@ -42,7 +42,7 @@ from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
 from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health, rfc3339, wall_time
 from gslb.health.view import HealthView, Key
 from gslb.model import Check, CheckType, HealthOverride, Inventory, Pool, effective_check
-from gslb.ttl import DEFAULT_FLOOR, bounded, cached_until, served
+from gslb.snapshot.ttl import DEFAULT_FLOOR, bounded, cached_until, served
 
 log = logging.getLogger("gslb.health")
 

@@ -31,8 +31,8 @@ from gslb.errors import HealthUnavailableError
 from gslb.health import child, protocol
 from gslb.health.status import HealthReport, MemberStatus
 from gslb.health.view import HealthView
+from gslb.snapshot.ttl import DEFAULT_FLOOR
 from gslb.store import Store
-from gslb.ttl import DEFAULT_FLOOR
 
 logger = logging.getLogger("gslb.health")
 

@@ -11,7 +11,7 @@ state instead of flapping in and out of answers (with rise = fall = 2 it never c
 A refused connection is the exception on the way down: the member's host answered, at once, that
 nothing listens on the port (a stopped service, a VIP whose real servers are all gone). That is
 not the lost packet or slow answer ``fall`` is there to absorb, so one refusal takes the member
-DOWN; gslb/ttl.py counts on it to keep the stale-cache window short. The way back still takes
+DOWN; gslb/snapshot/ttl.py counts on it to keep the stale-cache window short. The way back still takes
 ``rise`` successes, so a target alternating between refusing and answering goes down once and
 stays down instead of flapping.
 

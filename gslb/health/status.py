@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from gslb import ttl
 from gslb.health.latency import LatencyHistogram
 from gslb.health.state import MemberHealth, ProbeResult
 from gslb.model import AdminState, AllDown, Check, CheckType, HealthOverride, Member, Pool, PoolKind
-from gslb.policy import Candidate, eligible, fail_open_candidates
+from gslb.snapshot import ttl
+from gslb.snapshot.policy import Candidate, eligible, fail_open_candidates
 
 
 class HealthState(StrEnum):
@@ -222,7 +222,7 @@ def pool_health(
 ) -> PoolHealth:
     """The status of each member of ``pool``: ``healths`` by address (absent: no result yet).
 
-    ``checks`` (by name), ``floor`` and ``unsettled`` say how the pool is served (gslb/ttl.py):
+    ``checks`` (by name), ``floor`` and ``unsettled`` say how the pool is served (gslb/snapshot/ttl.py):
     a draining member is still in answers until its deadline at ``now``; ``clears`` holds, by
     address, when caches forget the answers from before each member's last transition.
     """

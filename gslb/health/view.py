@@ -2,7 +2,7 @@
 
 One value, sent whole whenever either part changes (health process → parent → workers), because
 the two are read together: a down member withdraws an answer, an unsettled pool shortens its TTL
-(gslb/ttl.py), and a snapshot built from one without the other would promise a TTL its health
+(gslb/snapshot/ttl.py), and a snapshot built from one without the other would promise a TTL its health
 does not back.
 """
 

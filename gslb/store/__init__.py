@@ -5,10 +5,10 @@
 bumping the revision that readers poll and appending to the change log.
 """
 
-from gslb.store.checks import check_inventory
 from gslb.store.edits import Edit, LoggedEdit, Outcome
 from gslb.store.engine import DEFAULT_URL
 from gslb.store.repository import Store, StoreDelta, open_store
+from gslb.store.rules import check_inventory
 from gslb.store.tables import Action, ObjectType
 
 __all__ = [

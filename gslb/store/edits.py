@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Any
 
 from gslb.model import Check, CheckOverrides, Inventory, IPAddress, IPNetwork, Member, Pool, Site
-from gslb.store.checks import fallback_order, member_name
+from gslb.store.rules import fallback_order, member_name
 from gslb.store.tables import Action, ObjectType
 
 JsonObject = Mapping[str, Any]

@@ -27,17 +27,6 @@ from gslb.errors import ConflictError, DatabaseError, InvalidError, NotFoundErro
 from gslb.model import AdminState, Check, CheckOverrides, HealthOverride, Inventory, Member, Pool, Site
 from gslb.store import engine as engines
 from gslb.store import migrate
-from gslb.store.checks import (
-    check_inventory,
-    check_problems,
-    check_use_problems,
-    fallback_order,
-    member_name,
-    pool_problems,
-    raise_problems,
-    reference_problems,
-    site_problems,
-)
 from gslb.store.edits import (
     Edit,
     LoggedEdit,
@@ -62,6 +51,17 @@ from gslb.store.rows import (
     site_rows,
     site_value,
     update_member_fields,
+)
+from gslb.store.rules import (
+    check_inventory,
+    check_problems,
+    check_use_problems,
+    fallback_order,
+    member_name,
+    pool_problems,
+    raise_problems,
+    reference_problems,
+    site_problems,
 )
 from gslb.store.tables import (
     ChangeRow,

@@ -1,7 +1,7 @@
 """When a member was drained: ``members.drained_at``, epoch seconds, NULL unless drained.
 
 A drained member keeps being answered, at the floor TTL, until the caches that may hold it have
-expired (gslb/ttl.py); the deadline is counted from this time, which every node reads from the
+expired (gslb/snapshot/ttl.py); the deadline is counted from this time, which every node reads from the
 store, so they all withdraw the member at the same moment and the admin API can promise it. A
 member drained before this revision gets no time: it was withdrawn at once then, and stays so.
 

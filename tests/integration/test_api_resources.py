@@ -514,7 +514,8 @@ def test_an_api_write_is_answered_within_100_ms(admin: ApiClient, api_server: Gs
         time.sleep(0.01)
     delays, responses = [], []
     for index in range(20):
-        # Disabled, not drained: a drain keeps the member in answers until caches forget it (gslb/ttl.py).
+        # Disabled, not drained: a drain keeps the member in answers until caches forget it
+        # (gslb/snapshot/ttl.py).
         state, expected = ("disabled", {"198.51.100.10"}) if index % 2 == 0 else ("enabled", {"192.0.2.10"})
         started = time.monotonic()
         ok(admin.patch(f"{V1}/pools/probe/members/192.0.2.10", {"state": state}))

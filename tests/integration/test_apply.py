@@ -19,8 +19,8 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
-from gslb import zonefile
-from gslb.apply import apply, declared
+from gslb.declare.apply import apply, declared
+from gslb.dns import zonefile
 from gslb.health.status import parse_time
 from gslb.store import open_store
 from tests.conftest import EXAMPLE_ZONES, ROOT
@@ -90,7 +90,7 @@ def test_dry_run_shows_the_plan_apply_makes_it_and_applying_again_changes_nothin
     dry = gslb("apply", str(site.zones), "--dry-run", "--db", site.url)
     assert dry.returncode == 0, dry.stderr
     heads = [line for line in dry.stdout.splitlines() if not line.startswith(" ")]
-    assert heads == [  # sites first, then pools by name, deletions last (gslb/plan.py)
+    assert heads == [  # sites first, then pools by name, deletions last (gslb/declare/plan.py)
         "~ pool edge",
         "+ pool new",
         "~ pool www",
@@ -222,7 +222,7 @@ def test_an_applied_change_is_served_within_100_ms(site: Deployment) -> None:
         committed = time.perf_counter()
         assert not result.plan.empty
         latencies.append(seconds_until(serving(site.server, EDGE, {address}), committed))
-    report = latency_report("gslb.apply.apply -> answers", latencies, site.server)
+    report = latency_report("gslb.declare.apply.apply -> answers", latencies, site.server)
     print(f"\n{report}")
     assert max(latencies) < VISIBLE_WITHIN, report
 

@@ -31,8 +31,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from gslb.follower import DEFAULT_INTERVAL
 from gslb.model import AdminState
+from gslb.node.follower import DEFAULT_INTERVAL
 from gslb.store import Store, open_store
 from tests.conftest import EXAMPLE_ZONES, ROOT
 from tests.integration.dnsclient import ask

@@ -1,4 +1,4 @@
-"""The batched UDP loop (gslb/dns/mmsg.py) on real loopback sockets, and the server on either loop.
+"""The batched UDP loop (gslb/answer/mmsg.py) on real loopback sockets, and the server on either loop.
 
 The risky part of batching is bookkeeping: which answer goes to which client when a batch holds
 datagrams from many clients, some answered, some dropped, some failing. So these tests hold a
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gslb.dns import mmsg
+from gslb.answer import mmsg
 from tests.integration.server import GslbProcess
 from tests.integration.test_dig import run_dig
 

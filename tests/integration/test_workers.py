@@ -30,15 +30,15 @@ import dns.message
 import dns.rcode
 import pytest
 
-from gslb import control
+from gslb.answer.counters import Totals
+from gslb.api.metrics import DnsCounts
 from gslb.api.observe import Check
 from gslb.config import Settings
-from gslb.dns.counters import Totals
 from gslb.health.view import HealthView
-from gslb.metrics import DnsCounts
 from gslb.model import AdminState
+from gslb.node import control
+from gslb.node.supervisor import Backoff, Supervisor, WorkerStartError
 from gslb.store import Store
-from gslb.supervisor import Backoff, Supervisor, WorkerStartError
 from tests.conftest import EXAMPLE_ZONES
 from tests.integration.checked_pools import CHECKED, TcpTarget, checked_zones
 from tests.integration.conftest import ApiTokens
@@ -221,7 +221,7 @@ def test_workers_with_a_cpu_each_keep_the_default_scheduling(node: Node) -> None
 
 def test_workers_that_share_a_cpu_are_scheduled_as_batch_tasks(all_zones: Path) -> None:
     """Pinned to one CPU (as bench/dnsperf_example.py runs gslb-w2), two workers would preempt each other
-    for every datagram; as batch tasks they take turns (gslb/supervisor.py share_cpus_politely)."""
+    for every datagram; as batch tasks they take turns (gslb/node/supervisor.py share_cpus_politely)."""
     cpu = min(os.sched_getaffinity(0))
     taskset = shutil.which("taskset")
     assert taskset is not None, "taskset (util-linux) is needed"
@@ -370,7 +370,7 @@ def test_a_crash_loop_is_restarted_ever_more_slowly() -> None:
     ready = 'import os; os.write(0, b\'{"kind": "ready", "revision": 1}\\n\')'
     supervisor = Supervisor(replace(Settings(), workers=1), stand_in(ready))
     handler = Records()
-    logger = logging.getLogger("gslb.supervisor")
+    logger = logging.getLogger("gslb.node.supervisor")
     logger.addHandler(handler)
 
     async def run_briefly() -> None:

@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gslb.apply import declared
+from gslb.declare.apply import declared
+from gslb.dns.zonefile import load_zones
 from gslb.model import AdminState, Inventory, Member, Pool, PoolKind
-from gslb.zonefile import load_zones
 from tests.servers.knot import ZoneSource
 from tests.servers.process import HOST, ServerProcess
 

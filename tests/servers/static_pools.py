@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gslb.apply import declared
-from gslb.zonefile import load_zones
+from gslb.declare.apply import declared
+from gslb.dns.zonefile import load_zones
 from tests.servers.knot import ZoneSource
 
 

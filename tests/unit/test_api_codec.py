@@ -1,7 +1,7 @@
 """The API's JSON: model value → document → declaration reader gives the value back; ETags; fields.
 
 The round trip is what lets an operator GET an object, change one field and PUT it back; the
-reader being gslb/declare.py's is what makes the API refuse exactly what a file would.
+reader being gslb/declare/reader.py's is what makes the API refuse exactly what a file would.
 """
 
 from __future__ import annotations

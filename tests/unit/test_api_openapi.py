@@ -21,7 +21,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
-from gslb import declare
 from gslb.api import schemas
 from gslb.api.app import OPEN_PATHS, ApiContext, create_app, unicode_text
 from gslb.api.auth import TokenTable
@@ -29,9 +28,10 @@ from gslb.api.codec import check_document, member_document, pool_document, site_
 from gslb.api.etags import Conditions
 from gslb.api.openapi import OPENAPI_PATH, document
 from gslb.api.problems import Problem
+from gslb.declare import reader as declare
 from gslb.model import Check, CheckType, Pool, Site
 from gslb.store import Store
-from gslb.store.checks import check_problems, pool_problems, site_problems
+from gslb.store.rules import check_problems, pool_problems, site_problems
 from tests.unit.test_api_codec import checks, pools, sites
 
 DOCUMENT = document()

@@ -1,4 +1,4 @@
-"""gslb/arenas.py in processes of their own: the setting is a process's, and the test runner's own
+"""gslb/runtime/arenas.py in processes of their own: the setting is a process's, and the test runner's own
 allocator should stay as it is. glibc's malloc_stats() prints one "Arena N:" block per arena."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a gli
 # all of them have, so none can take over an arena another left.
 PROGRAM = """
 import ctypes, sys, threading
-from gslb import arenas
+from gslb.runtime import arenas
 print(arenas.use_one_arena() if sys.argv[1] == "one" else None)
 sys.stdout.flush()
 together = threading.Barrier(4)

@@ -8,7 +8,7 @@ import pytest
 
 from gslb.dns.authority import Catalog, Resolution, resolve
 from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED
-from gslb.zonefile import load_zones
+from gslb.dns.zonefile import load_zones
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 

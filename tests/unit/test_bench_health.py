@@ -24,9 +24,9 @@ from bench.health_load import (
     write_zones,
 )
 from bench.health_targets import address_plan
-from gslb.apply import declared
+from gslb.declare.apply import declared
+from gslb.dns.zonefile import load_zones
 from gslb.model import CheckType
-from gslb.zonefile import load_zones
 
 
 def test_address_plan_is_the_documented_range() -> None:

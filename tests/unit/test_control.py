@@ -9,14 +9,14 @@ from dataclasses import replace
 
 import pytest
 
-from gslb import control
+from gslb.answer.counters import Totals
+from gslb.api.metrics import DnsCounts
 from gslb.config import Settings
-from gslb.control import ControlChannel
-from gslb.dns.counters import Totals
 from gslb.errors import ConfigError
 from gslb.health.view import HealthView
-from gslb.metrics import DnsCounts
-from gslb.supervisor import WorkerLink
+from gslb.node import control
+from gslb.node.control import ControlChannel
+from gslb.node.supervisor import WorkerLink
 
 DEAD_WWW = HealthView(frozenset({("www", "192.0.2.10")}), frozenset({"www"}))
 

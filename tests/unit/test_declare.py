@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gslb.declare import DeclarationError, read_declarations
+from gslb.declare.reader import DeclarationError, read_declarations
 from gslb.model import (
     AdminState,
     AllDown,

@@ -19,10 +19,7 @@ from hypothesis import strategies as st
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gslb import snapshot, zonefile
-from gslb.api.observe import LISTENING, NOT_LISTENING, READY_LAG, SnapshotLag, readiness
-from gslb.apply import declared
-from gslb.dns.counters import (
+from gslb.answer.counters import (
     DELTA,
     FULL,
     OTHER,
@@ -35,12 +32,16 @@ from gslb.dns.counters import (
     qtype_label,
     rcode_label,
 )
-from gslb.dns.pools import PoolCompiler
-from gslb.dns.responder import ResponderSettings, respond, respond_stream
+from gslb.answer.responder import ResponderSettings, respond, respond_stream
+from gslb.api.metrics import DnsCounts, GslbCollector, Observation, WorkerTally
+from gslb.api.observe import LISTENING, NOT_LISTENING, READY_LAG, SnapshotLag, readiness
+from gslb.declare.apply import declared
+from gslb.dns import zonefile
 from gslb.health.latency import LATENCY_BUCKETS, LatencyHistogram
 from gslb.health.status import HealthReport, HealthState, MemberStatus, PoolHealth
-from gslb.metrics import DnsCounts, GslbCollector, Observation, WorkerTally
 from gslb.model import AdminState, AllDown, CheckType, Inventory, Member, Policy, Pool, PoolKind
+from gslb.snapshot import snapshot
+from gslb.snapshot.pools import PoolCompiler
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 ZONES = [*zonefile.load_zones(EXAMPLE_ZONES), *zonefile.load_zones(TEST_ZONES)]

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gslb import snapshot, zonefile
-from gslb.dns import negative
+from gslb.answer.responder import ResponderSettings, respond
+from gslb.dns import negative, zonefile
 from gslb.dns.authority import resolve
 from gslb.dns.render import render
-from gslb.dns.responder import ResponderSettings, respond
 from gslb.dns.wire import RCODE_NOERROR, RCODE_NXDOMAIN, RCODE_REFUSED
+from gslb.snapshot import snapshot
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 SNAPSHOT = snapshot.build([*zonefile.load_zones(TEST_ZONES), *zonefile.load_zones(EXAMPLE_ZONES)])

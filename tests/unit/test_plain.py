@@ -18,14 +18,15 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gslb import snapshot, zonefile
-from gslb.apply import static_owner_names
+from gslb.answer.responder import ResponderSettings, respond, respond_stream
+from gslb.declare.apply import static_owner_names
+from gslb.dns import zonefile
 from gslb.dns.plain import StaticZone, owner_texts, rdatas_of, records_in, rrset_wire, ttl_of
 from gslb.dns.render import plain_answer, render_plain
-from gslb.dns.responder import ResponderSettings, respond, respond_stream
+from gslb.dns.zonefile import LoadedZone
 from gslb.errors import ZoneError
 from gslb.model import Inventory, Member, Pool, Site
-from gslb.zonefile import LoadedZone
+from gslb.snapshot import snapshot
 
 ORIGIN = dns.name.from_text("z.test.")
 PATH = Path("z.test.zone")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from gslb.declare.plan import plan
 from gslb.model import (
     AdminState,
     Check,
@@ -16,7 +17,6 @@ from gslb.model import (
     Pool,
     Site,
 )
-from gslb.plan import plan
 
 AMS = Site("ams", region="eu")
 NYC = Site("nyc")

@@ -17,7 +17,7 @@ import pytest
 
 from gslb.dns.wire import ClientSubnet
 from gslb.model import AdminState, Member, Policy, Site
-from gslb.policy import (
+from gslb.snapshot.policy import (
     BUCKETS,
     Candidate,
     ClientKey,

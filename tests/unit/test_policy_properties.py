@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gslb.dns.wire import ClientSubnet
 from gslb.model import Policy, Site
-from gslb.policy import (
+from gslb.snapshot.policy import (
     Candidate,
     ClientKey,
     client_key,

@@ -16,12 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gslb import snapshot, zonefile
+from gslb.answer.responder import ResponderSettings, respond
+from gslb.dns import zonefile
 from gslb.dns.authority import Catalog
-from gslb.dns.pools import AddressChoices, PoolCompiler, _address_answer, pool_rrsets
 from gslb.dns.render import render
-from gslb.dns.responder import ResponderSettings, respond
 from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site
+from gslb.snapshot import snapshot
+from gslb.snapshot.pools import AddressChoices, PoolCompiler, _address_answer, pool_rrsets
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 ZONES = [*zonefile.load_zones(EXAMPLE_ZONES), *zonefile.load_zones(TEST_ZONES)]

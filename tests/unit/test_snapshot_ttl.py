@@ -10,10 +10,11 @@ import dns.message
 import dns.rdatatype
 import dns.rrset
 
-from gslb import snapshot, zonefile
-from gslb.dns.pools import PoolCompiler
-from gslb.dns.responder import ResponderSettings, respond
+from gslb.answer.responder import ResponderSettings, respond
+from gslb.dns import zonefile
 from gslb.model import AdminState, AllDown, Check, CheckType, Inventory, Member, Pool
+from gslb.snapshot import snapshot
+from gslb.snapshot.pools import PoolCompiler
 from tests.conftest import EXAMPLE_ZONES
 
 ZONES = zonefile.load_zones(EXAMPLE_ZONES)

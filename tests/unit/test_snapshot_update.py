@@ -13,11 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gslb import gcpause, snapshot, zonefile
-from gslb.apply import declared
-from gslb.dns.pools import PoolAnswer, PoolCompiler
+from gslb.declare.apply import declared
+from gslb.dns import zonefile
 from gslb.dns.render import Answer
 from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool
+from gslb.runtime import gcpause
+from gslb.snapshot import snapshot
+from gslb.snapshot.pools import PoolAnswer, PoolCompiler
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 ZONES = [*zonefile.load_zones(EXAMPLE_ZONES), *zonefile.load_zones(TEST_ZONES)]

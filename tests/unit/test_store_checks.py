@@ -10,7 +10,7 @@ import pytest
 from gslb.errors import ValidationError
 from gslb.model import AllDown, Inventory, Member, Pool, PoolKind, Site
 from gslb.store import check_inventory
-from gslb.store.checks import fallback_order, inventory_problems
+from gslb.store.rules import fallback_order, inventory_problems
 
 AMS = Site("ams")
 WWW = Pool("www", names=("www.example.test.",), members=(Member("ams", "192.0.2.1"),))

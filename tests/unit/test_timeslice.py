@@ -1,4 +1,4 @@
-"""gslb/dns/timeslice.py against the running kernel, in threads of their own (the attribute is a
+"""gslb/runtime/timeslice.py against the running kernel, in threads of their own (the attribute is a
 thread's, so the test runner's own thread keeps its scheduling)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from gslb.dns import timeslice
+from gslb.runtime import timeslice
 
 T = TypeVar("T")
 

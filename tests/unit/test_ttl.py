@@ -1,4 +1,4 @@
-"""The health-aware TTL and drain rules (gslb/ttl.py): pure, the time is an argument."""
+"""The health-aware TTL and drain rules (gslb/snapshot/ttl.py): pure, the time is an argument."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gslb import ttl
 from gslb.model import AdminState, Check, CheckOverrides, CheckType, Member, Pool
+from gslb.snapshot import ttl
 
 WEB = Check("web", CheckType.HTTP)  # the defaults: interval 2 s, fall 2, jitter 0.1
 CHECKS = {"web": WEB}

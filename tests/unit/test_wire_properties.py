@@ -35,11 +35,11 @@ from dnslib.label import DNSBuffer, DNSLabel
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from gslb.answer.responder import ResponderSettings, respond, respond_stream
 from gslb.dns import wire
-from gslb.dns.responder import ResponderSettings, respond, respond_stream
+from gslb.dns.zonefile import load_zones
 from gslb.errors import FormatError
-from gslb.snapshot import Snapshot, build
-from gslb.zonefile import load_zones
+from gslb.snapshot.snapshot import Snapshot, build
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 SETTINGS = ResponderSettings()

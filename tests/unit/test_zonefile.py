@@ -8,8 +8,8 @@ import dns.zone
 import pytest
 
 from gslb import cli
+from gslb.dns.zonefile import ZoneLoadErrors, load_zones
 from gslb.errors import ZoneError
-from gslb.zonefile import ZoneLoadErrors, load_zones
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 
 HEADER = "$TTL 60\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 192.0.2.1\n"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from gslb import zonefile
+from gslb.dns import zonefile
 from gslb.dns.plain import StaticZone
 from gslb.errors import ZoneError
 

@@ -19,9 +19,10 @@ import dns.tokenizer
 import dns.zone
 import dns.zonefile
 
-from gslb import gcpause, zonelines
+from gslb.dns import zonelines
 from gslb.dns.plain import StaticZone
 from gslb.errors import ZoneError
+from gslb.runtime import gcpause
 
 ZONE_SUFFIX = ".zone"
 

@@ -17,11 +17,14 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from gslb import ttl
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, resolve
 from gslb.dns.negative import NegativeZone
 from gslb.dns.plain import PlainRecords, name_key, rdtype_of
-from gslb.dns.pools import (
+from gslb.dns.render import PLAIN_TYPES, Answer, plain_answer, render, render_plain
+from gslb.dns.zonefile import LoadedZone
+from gslb.model import Inventory, Pool
+from gslb.snapshot import ttl
+from gslb.snapshot.pools import (
     CNAME_POOL_TYPES,
     PoolAnswer,
     PoolCompiler,
@@ -30,12 +33,9 @@ from gslb.dns.pools import (
     pool_rrsets,
     unhealthy_by_pool,
 )
-from gslb.dns.render import PLAIN_TYPES, Answer, plain_answer, render, render_plain
-from gslb.model import Inventory, Pool
-from gslb.zonefile import LoadedZone
 
 CLASS_IN = dns.rdataclass.IN
-log = logging.getLogger("gslb.snapshot")
+log = logging.getLogger("gslb.snapshot.snapshot")
 
 # Types chased through a CNAME ahead of time: the ones clients actually ask for.
 PRECOMPUTED_CHASE_TYPES = (A, AAAA)
@@ -76,7 +76,7 @@ class Snapshot:
     # What an incremental update needs, kept from the full build (never read by the responder):
     pools: Mapping[str, Pool] = field(default_factory=dict, repr=False)  # declared (TTL-bounded) pools
     unhealthy: frozenset[tuple[str, str]] = frozenset()
-    unsettled: frozenset[str] = frozenset()  # pools with a checked member not settled (gslb/ttl.py)
+    unsettled: frozenset[str] = frozenset()  # pools with a checked member not settled (gslb/snapshot/ttl.py)
     # The pools as answered now (served TTL, draining members still in), and when each one's
     # drain moves on by itself: the follower updates them then.
     served: Mapping[str, Pool] = field(default_factory=dict, repr=False)
@@ -283,7 +283,7 @@ def update(
 def _served(
     pools: Iterable[Pool], inventory: Inventory, floor: int, unsettled: frozenset[str], now: float
 ) -> tuple[dict[str, Pool], dict[str, float]]:
-    """The pools as answered at ``now`` (gslb/ttl.py), and the deadlines of those still draining."""
+    """The pools as answered at ``now`` (gslb/snapshot/ttl.py), and the deadlines of those still draining."""
     checks = {check.name: check for check in inventory.checks}
     served: dict[str, Pool] = {}
     deadlines: dict[str, float] = {}

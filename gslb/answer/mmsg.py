@@ -13,7 +13,7 @@ the loop reads lengths and writes pointers through memoryviews of them, never th
 attribute access (several times dearer). Slots are as large as a UDP datagram can be, so nothing
 is truncated on the way in; they are anonymous maps, so pages no datagram reaches take no memory.
 
-``available()`` says whether this platform has the calls; gslb/dns/server.py falls back to a
+``available()`` says whether this platform has the calls; gslb/answer/server.py falls back to a
 ``recvfrom``/``sendto`` loop when it does not, or when ``udp_batch`` is 1.
 """
 
@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from functools import cache
 
-from gslb.libc import libc as c_library
+from gslb.runtime.libc import libc as c_library
 
 SLOT = 65536
 """Bytes per datagram slot: any UDP payload fits (65,507 at most over IPv4)."""

@@ -13,7 +13,7 @@ time): answers slower than 2 ms fell from 104-148 to 51-78 of about 10,000, and 
 1.2-1.6 ms. A shorter interpreter switch interval, the collector off, or a higher priority (lower nice
 value) for the UDP thread did not help.
 
-Only a default-policy thread asks: a batch-scheduled worker (gslb/supervisor.py) shares its CPU
+Only a default-policy thread asks: a batch-scheduled worker (gslb/node/supervisor.py) shares its CPU
 with other workers on purpose, and short slices would make them preempt each other again.
 """
 
@@ -25,7 +25,7 @@ import platform
 import struct
 from pathlib import Path
 
-from gslb.libc import libc as c_library
+from gslb.runtime.libc import libc as c_library
 
 SLICE_NS = 100_000
 """0.1 ms, the shortest slice the kernel accepts."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import platform
 
-from gslb.libc import libc as c_library
+from gslb.runtime.libc import libc as c_library
 
 M_ARENA_MAX = -8
 """mallopt's parameter for the most arenas glibc creates (malloc.h)."""

@@ -19,7 +19,7 @@ A worker's stdin is one end of a socket pair. Each message is one JSON object on
     {"kind": "serving", "revision": 13}         after every snapshot it publishes
     {"kind": "counts", "totals": {...}, "rebuilds": {...}, "built_at": 1700000000.5}
                                                 the answer to a ``count``: everything it counted
-                                                since it started (gslb.metrics.DnsCounts)
+                                                since it started (gslb.api.metrics.DnsCounts)
 
 End of file tells either side that the other is gone, however it died. Sends are queued and
 written by a task, so neither side's event loop ever blocks on a slow or stopped peer; a line
@@ -38,12 +38,12 @@ from collections import deque
 from typing import Any
 
 from gslb import config
+from gslb.api.metrics import DnsCounts
 from gslb.config import Settings
 from gslb.errors import ConfigError
 from gslb.health.view import HealthView
-from gslb.metrics import DnsCounts
 
-logger = logging.getLogger("gslb.control")
+logger = logging.getLogger("gslb.node.control")
 
 SETTINGS = "settings"
 DOWN = "down"

@@ -2,11 +2,11 @@
 
 UDP is the hot path: one thread per socket doing blocking reads and sends and nothing else but
 ``respond`` (the system calls release the GIL, and a blocking loop is the cheapest Python can
-do): ``recvmmsg``/``sendmmsg`` batches on Linux (gslb/dns/mmsg.py), ``recvfrom``/``sendto``
+do): ``recvmmsg``/``sendmmsg`` batches on Linux (gslb/answer/mmsg.py), ``recvfrom``/``sendto``
 elsewhere or with ``udp_batch = 1``. TCP is rare and must withstand slow or silent clients, so it
 lives on an event loop with timeouts on every read and write, and a cap on concurrent connections.
 
-Several worker processes (``workers`` > 1, gslb/supervisor.py) each bind their own sockets on
+Several worker processes (``workers`` > 1, gslb/node/supervisor.py) each bind their own sockets on
 every listener with SO_REUSEPORT, and the kernel spreads clients across them.
 """
 
@@ -21,11 +21,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from gslb.answer import mmsg
+from gslb.answer.counters import RebuildTimes, Totals
+from gslb.answer.responder import ResponderSettings, respond, respond_stream
 from gslb.config import Endpoint, Settings
-from gslb.dns import mmsg, timeslice
-from gslb.dns.counters import RebuildTimes, Totals
-from gslb.dns.responder import ResponderSettings, respond, respond_stream
-from gslb.snapshot import Snapshot
+from gslb.runtime import timeslice
+from gslb.snapshot.snapshot import Snapshot
 
 log = logging.getLogger("gslb.dns")
 
@@ -115,7 +116,7 @@ def serve_udp(
     stopping: threading.Event,
     batch: int = 1,
 ) -> None:
-    """The UDP loop: ``batch`` datagrams per system call where the platform allows (gslb/dns/mmsg.py),
+    """The UDP loop: ``batch`` datagrams per system call where the platform allows (gslb/answer/mmsg.py),
     else one. Nothing a client sends may end it; only ``stopping`` does."""
     errors = ErrorBudget()
     if timeslice.request_short_slice():
@@ -212,7 +213,7 @@ class DnsServer:
     """All listeners of one process, answering from one SnapshotHolder, and what they counted.
 
     ``swap`` and ``totals`` run on the event loop's thread (the snapshot follower, a scrape), so
-    only the UDP threads race them, which gslb/dns/counters.py allows for.
+    only the UDP threads race them, which gslb/answer/counters.py allows for.
     """
 
     def __init__(self, settings: Settings, holder: SnapshotHolder) -> None:
@@ -235,7 +236,7 @@ class DnsServer:
         self._threads: list[threading.Thread] = []
         self._tcp_servers: list[asyncio.Server] = []
         self.endpoints: list[Endpoint] = []
-        # One of several worker processes on the same listeners (gslb/supervisor.py).
+        # One of several worker processes on the same listeners (gslb/node/supervisor.py).
         self.reuse_port = settings.workers > 1
         self.udp_batch = settings.udp_batch if mmsg.available() else 1
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import dns.rdatatype
 
-from gslb.declare import read_declarations
+from gslb.declare.plan import Plan, plan
+from gslb.declare.reader import read_declarations
 from gslb.dns.plain import owner_texts, rdtype_of
+from gslb.dns.zonefile import LoadedZone
 from gslb.model import Inventory
-from gslb.plan import Plan, plan
 from gslb.store import Store
-from gslb.zonefile import LoadedZone
 
 # A name answers from a pool or from these static types, never both.
 POOL_EXCLUSIVE_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME)

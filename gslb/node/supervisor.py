@@ -14,7 +14,7 @@ keeps it running: a worker that dies is logged and restarted after a delay that 
 keeps dying; SIGTERM and SIGINT stop every worker; SIGHUP is passed on to every worker, each of
 which reloads its zones.
 
-A worker's stdin is one end of a socket pair, its control channel (gslb/control.py, JSON lines
+A worker's stdin is one end of a socket pair, its control channel (gslb/node/control.py, JSON lines
 both ways): the supervisor sends the settings, so a worker restarted hours later serves the same
 settings as the others, then the set of members the health checks find down, at once and on
 every change; the worker says ``ready`` once it listens and reports the snapshot revision it
@@ -43,23 +43,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from gslb import control, zonefile
+from gslb.answer.server import check_free
 from gslb.api import observe
 from gslb.api.app import ApiContext, ApiServer, create_app
 from gslb.api.auth import TokenTable
+from gslb.api.metrics import DnsCounts, WorkerTally
 from gslb.api.observe import Check
 from gslb.config import Settings
-from gslb.control import ControlChannel
-from gslb.dns.server import check_free
+from gslb.dns import zonefile
+from gslb.dns.zonefile import LoadedZone
 from gslb.errors import ConfigError, GslbError, StoreError, ZoneError
-from gslb.follower import RECHECK
 from gslb.health.process import HealthProcess
 from gslb.health.view import HealthView
-from gslb.metrics import DnsCounts, WorkerTally
+from gslb.node import control
+from gslb.node.control import ControlChannel
+from gslb.node.follower import RECHECK
 from gslb.store import Store
-from gslb.zonefile import LoadedZone
 
-logger = logging.getLogger("gslb.supervisor")
+logger = logging.getLogger("gslb.node.supervisor")
 
 STORE_POLL = 0.025
 """Seconds between the supervisor's polls of the store revision (a lone process's follower polls as often)."""

@@ -1,7 +1,7 @@
 """The C library, for the few calls Python's standard library does not wrap.
 
-Batched UDP (gslb/dns/mmsg.py), the UDP thread's time slice (gslb/dns/timeslice.py) and the malloc
-arena setting (gslb/arenas.py) each need one or two libc functions; they share one handle. CDLL (not
+Batched UDP (gslb/answer/mmsg.py), the UDP thread's time slice (gslb/runtime/timeslice.py) and the malloc
+arena setting (gslb/runtime/arenas.py) each need one or two libc functions; they share one handle. CDLL (not
 PyDLL) releases the GIL for every call, as the socket module does.
 """
 

@@ -44,9 +44,9 @@ import dns.rcode
 import dns.rdatatype
 
 from gslb.dns.authority import CNAME
-from gslb.dns.pools import PoolAnswer
 from gslb.dns.render import Answer
-from gslb.snapshot import Snapshot
+from gslb.snapshot.pools import PoolAnswer
+from gslb.snapshot.snapshot import Snapshot
 
 CountKey = bytes | int | tuple[int, int]
 QueryLabels = tuple[str, str, str]  # rcode, qtype, pool ("" for answers no pool made)

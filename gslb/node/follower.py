@@ -15,15 +15,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from gslb import gcpause, snapshot
-from gslb.dns.pools import PoolCompiler
+from gslb.dns.zonefile import LoadedZone
 from gslb.errors import StoreError
 from gslb.health.view import HealthView
 from gslb.model import Inventory
+from gslb.runtime import gcpause
+from gslb.snapshot import snapshot
+from gslb.snapshot.pools import PoolCompiler
 from gslb.store import Store
-from gslb.zonefile import LoadedZone
 
-log = logging.getLogger("gslb.follower")
+log = logging.getLogger("gslb.node.follower")
 
 DEFAULT_INTERVAL = 0.025
 RECHECK = 1.0

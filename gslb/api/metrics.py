@@ -1,12 +1,12 @@
 """gslb's own numbers as Prometheus metric families, made at scrape time from one ``Observation``.
 
-Nothing here runs per query: the data path only counts (gslb/dns/counters.py), and a scrape first
+Nothing here runs per query: the data path only counts (gslb/answer/counters.py), and a scrape first
 gathers what it shows (the counts by label, the revisions, the health report, the rebuild times)
 into an ``Observation``, then ``GslbCollector`` turns that into families for prometheus_client's
 text format. So the families are a pure function of one value, unit-tested without a server.
 
 A lone process observes its own ``DnsCounts``; the supervisor of ``--workers N`` gets each
-worker's over its control channel (gslb/control.py) and adds them up in a ``WorkerTally``, which
+worker's over its control channel (gslb/node/control.py) and adds them up in a ``WorkerTally``, which
 keeps what replaced workers had counted so that no counter goes backwards. The families and their
 labels are the same either way, so one dashboard shows a node of one process or of many.
 
@@ -24,8 +24,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from gslb.dns.counters import REBUILD_BUCKETS, RebuildTimes, Totals
-from gslb.dns.server import DnsServer
+from gslb.answer.counters import REBUILD_BUCKETS, RebuildTimes, Totals
+from gslb.answer.server import DnsServer
 from gslb.health.status import HealthReport, HealthState
 
 Metric = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily

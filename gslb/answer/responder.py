@@ -1,7 +1,7 @@
 """Turn one query's bytes into one response's bytes, reading only the snapshot.
 
 The common case is a slice, ``lower()``, one dict lookup, one counter increment (its labels are
-worked out at scrape time, gslb/dns/counters.py) and a join of precomputed fragments.
+worked out at scrape time, gslb/answer/counters.py) and a join of precomputed fragments.
 Everything unusual (a question not rendered ahead of time, EDNS errors, other opcodes, zone
 transfers) leaves the fast path early and is handled by plainer code below it.
 """
@@ -17,15 +17,15 @@ import dns.name
 import dns.rdatatype
 import dns.rrset
 
+from gslb.answer.counters import NO_QUESTION, Counters, answer_rcode, count_one, first_count
 from gslb.dns import negative, wire
 from gslb.dns.authority import SOA, resolve
-from gslb.dns.counters import NO_QUESTION, Counters, answer_rcode, count_one, first_count
-from gslb.dns.pools import PoolAnswer
 from gslb.dns.render import Answer, render
 from gslb.dns.wire import FLAGS, ClientSubnet, Edns
 from gslb.errors import FormatError
-from gslb.policy import client_key
-from gslb.snapshot import CLASS_IN, Snapshot
+from gslb.snapshot.policy import client_key
+from gslb.snapshot.pools import PoolAnswer
+from gslb.snapshot.snapshot import CLASS_IN, Snapshot
 
 TCP_LIMIT = 65535
 PLAIN_OPT_CACHE_SIZE = 256
@@ -54,7 +54,7 @@ class ResponderSettings:
     # very few distinct ones, so the common EDNS query skips parsing; bounded against variety.
     plain_opt: dict[bytes, tuple[bytes, int]] = field(default_factory=dict, compare=False, repr=False)
     # Every answer is counted here, one increment under a key the responder already has
-    # (gslb/dns/counters.py turns the keys into labels, off the hot path).
+    # (gslb/answer/counters.py turns the keys into labels, off the hot path).
     counters: Counters = field(default_factory=Counters, compare=False, repr=False)
 
     def may_transfer(self, client_ip: str) -> bool:
@@ -82,7 +82,7 @@ def respond(
     # Only the name is case-insensitive: QTYPE bytes 0x41-0x5A must not fold onto other types.
     key = question[:-4].lower() + question[-4:]
     answer = snapshot.dynamic.get(key) or snapshot.answers.get(key)
-    counted: bytes | int = key  # what the answer is counted under (gslb/dns/counters.py)
+    counted: bytes | int = key  # what the answer is counted under (gslb/answer/counters.py)
     if answer is None:
         # Names nobody rendered ahead of time: mostly NXDOMAIN (typos, random-subdomain floods),
         # answered from the zone's templates at nearly the cost of a hit.
