@@ -96,20 +96,8 @@ def respond(
     if end == len(data):
         if data[6:12] != b"\x00\x00\x00\x00\x00\x00":
             return _error(data, wire.RCODE_FORMERR, question, None, settings)
-        if isinstance(answer, PoolAnswer):
-            index = _pick(answer, client_ip, None, settings)[0]
-            # LookupError: the key's first answer, or slots made for another snapshot's pool.
-            try:
-                settings.counters.live[key][index] += 1
-            except LookupError:
-                first_count(settings.counters, key, index, len(answer.answers))
-            answer = answer.answers[index]
-        else:
-            try:
-                settings.counters.live[counted][0] += 1
-            except LookupError:
-                first_count(settings.counters, counted, 0, 1)
-        return _join(data, question, answer, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
+        chosen = _chosen(answer, key, counted, client_ip, None, settings)[0]
+        return _join(data, question, chosen, TCP_LIMIT if tcp else wire.MIN_UDP_PAYLOAD, b"", False)
     plain = settings.plain_opt.get(data[end:])
     if plain is None or data[6:12] != b"\x00\x00\x00\x00\x00\x01":
         try:
@@ -118,43 +106,38 @@ def respond(
             return _error(data, wire.RCODE_FORMERR, question, None, settings)
         if edns.version != 0:
             return _error(data, wire.RCODE_BADVERS, question, edns, settings)
-        scope = 0
-        if isinstance(answer, PoolAnswer):
-            index, scope = _pick(answer, client_ip, edns.client_subnet, settings)
-            try:
-                settings.counters.live[key][index] += 1
-            except LookupError:
-                first_count(settings.counters, key, index, len(answer.answers))
-            answer = answer.answers[index]
-        else:
-            try:
-                settings.counters.live[counted][0] += 1
-            except LookupError:
-                first_count(settings.counters, counted, 0, 1)
-        return _with_edns(data, question, answer, edns, settings, tcp, scope, data[end:])
+        chosen, scope = _chosen(answer, key, counted, client_ip, edns.client_subnet, settings)
+        return _with_edns(data, question, chosen, edns, settings, tcp, scope, data[end:])
+    chosen = _chosen(answer, key, counted, client_ip, None, settings)[0]
+    return _join(data, question, chosen, TCP_LIMIT if tcp else plain[1], plain[0], True)
+
+
+def _chosen(
+    answer: Answer | PoolAnswer,
+    key: bytes,
+    counted: bytes | int,
+    client_ip: str,
+    ecs: ClientSubnet | None,
+    settings: ResponderSettings,
+) -> tuple[Answer, int]:
+    """The answer to send, counted, and the ECS scope it is true for: a pool's is its pick for this
+    client, counted under the question's key and the pick; any other under ``counted``."""
     if isinstance(answer, PoolAnswer):
-        index = _pick(answer, client_ip, None, settings)[0]
+        client = None
+        if answer.uses_client:
+            client = client_key(client_ip, ecs, settings.client_prefix_v4, settings.client_prefix_v6)
+        index, scope = answer.selector.pick(client)
+        # LookupError: the key's first answer, or slots made for another snapshot's pool.
         try:
             settings.counters.live[key][index] += 1
         except LookupError:
             first_count(settings.counters, key, index, len(answer.answers))
-        answer = answer.answers[index]
-    else:
-        try:
-            settings.counters.live[counted][0] += 1
-        except LookupError:
-            first_count(settings.counters, counted, 0, 1)
-    return _join(data, question, answer, TCP_LIMIT if tcp else plain[1], plain[0], True)
-
-
-def _pick(
-    pool: PoolAnswer, client_ip: str, ecs: ClientSubnet | None, settings: ResponderSettings
-) -> tuple[int, int]:
-    """The index of the pool's answer for this client, and the ECS scope it is true for."""
-    client = None
-    if pool.uses_client:
-        client = client_key(client_ip, ecs, settings.client_prefix_v4, settings.client_prefix_v6)
-    return pool.selector.pick(client)
+        return answer.answers[index], scope
+    try:
+        settings.counters.live[counted][0] += 1
+    except LookupError:
+        first_count(settings.counters, counted, 0, 1)
+    return answer, 0
 
 
 def _join(data: bytes, question: bytes, answer: Answer, limit: int, opt: bytes, with_opt: bool) -> bytes:

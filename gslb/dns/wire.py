@@ -197,11 +197,6 @@ def flags_index(rcode: int, authoritative: bool, truncated: bool = False) -> int
     return (rcode & 0xF) << 3 | (4 if authoritative else 0) | (2 if truncated else 0)
 
 
-def query_bits(data: bytes) -> int:
-    """The part of the FLAGS index that comes from the query: RD and CD copied."""
-    return (data[2] & RD) | ((data[3] & CD) << 3)
-
-
 def counts(answer: int, authority: int, additional: int, question: int = 1) -> bytes:
     """QDCOUNT..ARCOUNT of a response header."""
     return b"".join(n.to_bytes(2, "big") for n in (question, answer, authority, additional))

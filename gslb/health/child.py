@@ -15,16 +15,16 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from gslb.errors import HealthRefusedError, StoreError
 from gslb.health import protocol
 from gslb.health.monitor import HealthMonitor
 from gslb.health.state import ProbeResult
-from gslb.model import Inventory, Pool
+from gslb.model import Inventory
 from gslb.snapshot.ttl import DEFAULT_FLOOR
 from gslb.store import Store
+from gslb.store.feed import ChangeFeed
 
 logger = logging.getLogger("gslb.health")
 
@@ -41,21 +41,20 @@ class InventoryFollower:
         self.monitor = monitor
         self.revision: int | None = None
         self.inventory: Inventory | None = None
+        self._feed = ChangeFeed(store)
         self._lock = asyncio.Lock()  # the poll and a request's catch-up must not interleave
 
     async def refresh(self) -> None:
         """Bring the monitor up to the store's revision now; StoreError if the store cannot say."""
         async with self._lock:
-            current = await asyncio.to_thread(self.store.revision)
+            current = await asyncio.to_thread(self._feed.revision)
             if current == self.revision:
                 return
-            delta = None
-            if self.inventory is not None and self.revision is not None:
-                delta = await asyncio.to_thread(self.store.delta, self.revision)
-            if delta is None or self.inventory is None:
-                revision, inventory = await asyncio.to_thread(self.store.load)
+            if self.inventory is None or self.revision is None:
+                revision, inventory = await asyncio.to_thread(self._feed.everything)
             else:
-                revision, inventory = delta.revision, _with_pools(self.inventory, delta.pools)
+                changes = await asyncio.to_thread(self._feed.changes, self.revision)
+                revision, inventory = changes.revision, changes.applied_to(self.inventory)
             self.revision, self.inventory = revision, inventory
             self.monitor.sync(inventory, revision)
 
@@ -138,14 +137,3 @@ async def _requests(
             send(await answer(request, follower))
     finally:
         stopping.set()  # end of file: the parent is gone or stopping us
-
-
-def _with_pools(inventory: Inventory, changed: Mapping[str, Pool | None]) -> Inventory:
-    """``inventory`` with the changed pools replaced, added or (None) removed."""
-    pools = {pool.name: pool for pool in inventory.pools}
-    for name, pool in changed.items():
-        if pool is None:
-            pools.pop(name, None)
-        else:
-            pools[name] = pool
-    return replace(inventory, pools=tuple(pools.values()))

@@ -34,12 +34,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 # The defaults are the model's (one definition), re-exported for the state machine's callers.
-from gslb.model import DEFAULT_FALL as DEFAULT_FALL  # noqa: PLC0414
-from gslb.model import DEFAULT_INTERVAL as DEFAULT_INTERVAL  # noqa: PLC0414
-from gslb.model import DEFAULT_JITTER as DEFAULT_JITTER  # noqa: PLC0414
-from gslb.model import DEFAULT_RISE as DEFAULT_RISE  # noqa: PLC0414
-from gslb.model import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT  # noqa: PLC0414
-from gslb.model import HealthOverride
+from gslb.model import DEFAULT_FALL, DEFAULT_RISE, HealthOverride
 
 log = logging.getLogger("gslb.health")
 
@@ -68,24 +63,6 @@ class ProbeResult:
     # The target's host answered that nothing listens (TCP RST): not a lost packet or a slow
     # server but a definite "no", so it takes the member down at once (``observe``).
     refused: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CheckTiming:
-    """When and how often to check, and how many results change the state."""
-
-    interval: float = DEFAULT_INTERVAL
-    timeout: float = DEFAULT_TIMEOUT
-    rise: int = DEFAULT_RISE
-    fall: int = DEFAULT_FALL
-    jitter: float = DEFAULT_JITTER  # fraction of the interval, 0 <= jitter < 1
-
-    def __post_init__(self) -> None:
-        # Values are validated where users write them; these guard against programming errors.
-        if not (self.interval > 0 and self.timeout > 0 and self.rise >= 1 and self.fall >= 1):
-            raise ValueError(f"invalid check timing: {self}")
-        if not 0 <= self.jitter < 1:
-            raise ValueError(f"jitter must be in [0, 1): {self.jitter}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,12 +23,11 @@ from gslb.runtime import gcpause
 from gslb.snapshot import snapshot
 from gslb.snapshot.pools import PoolCompiler
 from gslb.store import Store
+from gslb.store.feed import ChangeFeed, Changes
 
 log = logging.getLogger("gslb.node.follower")
 
 DEFAULT_INTERVAL = 0.025
-RECHECK = 1.0
-"""Seconds after which the revision is queried even if the store's change marker did not move."""
 DELTA = "store-delta"  # the reason logged for an incremental update
 HEALTH = "health"  # ... and for one that only health checks asked for
 DRAIN = "drain"  # ... and for one a drain deadline asked for
@@ -53,8 +52,7 @@ class SnapshotFollower:
         self.current: snapshot.Snapshot | None = None
         self.health = HealthView()  # what the health monitor says
         self._store_failing = False
-        self._marker: int | None = None  # the store's change marker when last asked
-        self._asked = 0.0  # monotonic time of the last revision query
+        self._feed = ChangeFeed(store)
         self._rebuild = asyncio.Lock()
         self._wake = asyncio.Event()
         self._compiler = PoolCompiler()
@@ -71,7 +69,7 @@ class SnapshotFollower:
 
     def build_now(self) -> snapshot.Snapshot:
         """Load the store and build a snapshot synchronously (start-up)."""
-        revision, inventory = self._load()
+        revision, inventory = self._feed.everything()
         built = self._build(inventory, revision)
         self._publish(built, "start")
         return built
@@ -120,15 +118,10 @@ class SnapshotFollower:
         return False
 
     async def _revision(self) -> int:
-        """The store's revision; without a query while its change marker says nothing was written
-        (and at least once a second whatever it says: a safety net, not a schedule)."""
-        marker = self.store.change_marker()
-        now = time.monotonic()
-        quiet = marker is not None and marker == self._marker and now - self._asked < RECHECK
-        if quiet and self.current is not None:
+        """The store's revision; without a query while the change feed says nothing was written."""
+        if self.current is not None and self._feed.quiet():
             return self.current.revision
-        self._marker, self._asked = marker, now  # taken before asking: a write meanwhile shows next time
-        return await asyncio.to_thread(self.store.revision)
+        return await asyncio.to_thread(self._feed.revision)
 
     async def reload_zones(self, zones: Sequence[LoadedZone]) -> None:
         self.zones = list(zones)
@@ -137,42 +130,38 @@ class SnapshotFollower:
 
     async def rebuild(self, reason: str) -> None:
         async with self._rebuild:
-            if (
-                reason in ("store", HEALTH, DRAIN)
-                and self.current is not None
-                and await self._update(self.current)
-            ):
-                return
+            current = self.current
             try:
-                revision, inventory = await asyncio.to_thread(self._load)
+                changes = None
+                if reason in ("store", HEALTH, DRAIN) and current is not None:
+                    changes = await asyncio.to_thread(self._feed.changes, current.revision)
+                    if changes.inventory is None and await self._update(current, changes):
+                        return
+                if changes is not None and changes.inventory is not None:
+                    revision, inventory = changes.revision, changes.inventory
+                else:
+                    revision, inventory = await asyncio.to_thread(self._feed.everything)
             except StoreError as exc:
                 log.error("store unreadable; serving the last snapshot", extra={"error": str(exc)})
                 return
             built = await asyncio.to_thread(self._build, inventory, revision)
             self._publish(built, reason)
 
-    async def _update(self, current: snapshot.Snapshot) -> bool:
-        """Apply only what the store changed since ``current``; False when a full rebuild is needed.
-
-        With 100,000 pools a full rebuild takes seconds; one changed pool takes milliseconds.
+    async def _update(self, current: snapshot.Snapshot, changes: Changes) -> bool:
+        """Apply only the pools the store changed since ``current``; False when a full rebuild is
+        needed. With 100,000 pools a full rebuild takes seconds; one changed pool takes milliseconds.
         """
-        try:
-            delta = await asyncio.to_thread(self.store.delta, current.revision)
-        except StoreError as exc:
-            log.error("store unreadable; serving the last snapshot", extra={"error": str(exc)})
-            return True
-        if delta is None:
-            return False
+        pools = dict(changes.pools or {})
         health, now = self.health, time.time()
         due = any(deadline <= now for deadline in current.deadlines.values())
         unchanged = health.down == current.unhealthy and health.unsettled == current.unsettled
-        if delta.revision == current.revision and unchanged and not due:
+        if changes.revision == current.revision and unchanged and not due:
             return True
         updated = await asyncio.to_thread(
             snapshot.update,
             current,
-            delta.pools,
-            delta.revision,
+            pools,
+            changes.revision,
             health.down,
             ttl_bounds=self.ttl_bounds,
             compiler=self._compiler,
@@ -181,12 +170,8 @@ class SnapshotFollower:
         )
         if updated is None:
             return False
-        self._publish(updated, DELTA if delta.pools else HEALTH)  # a drain's is a health-like update
+        self._publish(updated, DELTA if pools else HEALTH)  # a drain's is a health-like update
         return True
-
-    def _load(self) -> tuple[int, Inventory]:
-        with gcpause.paused():  # 100,000 pools are a million objects, and no cycles
-            return self.store.load()
 
     def _build(self, inventory: Inventory, revision: int) -> snapshot.Snapshot:
         with gcpause.paused():

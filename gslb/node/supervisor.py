@@ -1,6 +1,6 @@
 """``gslb serve --workers N``: one supervisor process, N worker processes answering on the same sockets.
 
-Each worker is ``gslb serve`` as it runs alone (gslb/cli.py): its own UDP and TCP sockets on every
+Each worker is ``gslb serve`` as it runs alone (gslb/node/serve.py): its own UDP and TCP sockets on every
 listener, bound with SO_REUSEPORT so that the kernel spreads clients across the workers by a hash
 of their address and port, and its own SnapshotFollower polling the same store. Workers share
 nothing in memory, so a machine with more cores answers more, the same way several machines do on
@@ -27,7 +27,7 @@ per member and interval), and the admin API, whose writes reach the workers thro
 whose revision every worker's follower polls (so ``written`` has nothing to wake here). The API's
 ``/metrics`` and ``/readyz`` speak for the workers (``counted``, ``listeners``): their query
 counts summed, their revisions, whether each listens. With a single worker there is no
-supervisor, and both run beside the follower in that process's loop (``cli._run``).
+supervisor, and both run beside the follower in that process's loop (gslb/node/serve.py).
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ from gslb.api.observe import Check
 from gslb.config import Settings
 from gslb.dns import zonefile
 from gslb.dns.zonefile import LoadedZone
-from gslb.errors import ConfigError, GslbError, StoreError, ZoneError
+from gslb.errors import GslbError, StoreError, ZoneError
 from gslb.health.process import HealthProcess
 from gslb.health.view import HealthView
 from gslb.node import control
 from gslb.node.control import ControlChannel
-from gslb.node.follower import RECHECK
 from gslb.store import Store
+from gslb.store.feed import ChangeFeed
 
 logger = logging.getLogger("gslb.node.supervisor")
 
@@ -244,17 +244,13 @@ class Supervisor:
         instead of one a worker (each costs the answering process CPU and its interpreter lock)."""
         seen: int | None = None
         failing = False
-        marker: int | None = None
-        asked = 0.0
+        feed = ChangeFeed(store)
         while True:
-            now = time.monotonic()
-            latest = store.change_marker()  # as the lone process's follower: no query while quiet
-            if latest is not None and latest == marker and now - asked < RECHECK and not failing:
+            if not failing and feed.quiet():  # as the lone process's follower: no query while quiet
                 await asyncio.sleep(interval)
                 continue
-            marker, asked = latest, now
             try:
-                revision = await asyncio.to_thread(store.revision)
+                revision = await asyncio.to_thread(feed.revision)
             except StoreError as exc:
                 if not failing:
                     logger.error(
@@ -521,95 +517,3 @@ def _close(worker: Worker) -> None:
     if worker.listener is not None:
         worker.listener.cancel()
     worker.channel.close()
-
-
-class WorkerLink:
-    """A worker's end of its control channel: settings, down sets and count requests in, revisions
-    and counts out, end-of-file when orphaned."""
-
-    def __init__(self, index: int, channel: ControlChannel) -> None:
-        self.index = index
-        self.channel = channel
-        self.down = HealthView()
-        """What the health checks found, as of start-up (``receive_settings``)."""
-
-    @classmethod
-    def from_stdin(cls, index: int) -> WorkerLink:
-        """The channel the supervisor gave as stdin; ConfigError if stdin is not one (run by hand)."""
-        # Until the serving loop takes SIGHUP over, a reload passed on must not kill a starting
-        # worker. SIGINT (Ctrl-C reaches the terminal's whole process group) is the supervisor's
-        # to act on: it stops the workers itself, and a worker stopping on its own would race it.
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            sock = socket.socket(fileno=0)
-        except OSError as exc:
-            raise ConfigError(
-                "--worker-index: for the workers of gslb serve --workers only (stdin is not their channel)"
-            ) from exc
-        return cls(index, ControlChannel(sock))
-
-    def receive_settings(self) -> Settings:
-        """The settings, and the down set that follows them (into ``down``): blocking, before the
-        worker builds its first snapshot, so that it never answers with a member known dead."""
-        try:
-            settings = control.settings_of(self.channel.receive_now())
-            self.down = control.down_of(self.channel.receive_now())
-        except EOFError as exc:
-            raise ConfigError(
-                "--worker-index: the supervisor closed the channel before the settings"
-            ) from exc
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"--worker-index: unreadable start-up message: {exc}") from exc
-        return settings
-
-    def tag_logs(self) -> None:
-        """Every log line of this process says ``worker=I``."""
-        for handler in logging.getLogger("gslb").handlers:
-            handler.addFilter(_WorkerTag(self.index))
-
-    def ready(self, revision: int) -> None:
-        """Tell the supervisor this worker listens (and handles SIGHUP), answering from ``revision``."""
-        self.channel.send(control.revision_message(control.READY, revision))
-
-    def serving(self, revision: int) -> None:
-        """Tell the supervisor this worker now answers from the snapshot of store ``revision``."""
-        self.channel.send(control.revision_message(control.SERVING, revision))
-
-    async def run(
-        self,
-        on_down: Callable[[HealthView], None],
-        counts: Callable[[], DnsCounts],
-        on_store: Callable[[], None] = lambda: None,
-    ) -> None:
-        """Hand every down set the supervisor relays to ``on_down``, answer each count request with
-        ``counts()``, call ``on_store`` when the store moved; return when the supervisor is gone (its
-        end of the channel closed, however it died).
-
-        Both run on the worker's event loop, never in its UDP threads: the answer is queued and
-        written by the channel's task, so a supervisor slow to read never holds this loop.
-        """
-        while (message := await self.channel.receive()) is not None:
-            if message.get("kind") == control.COUNT:
-                self.channel.send(control.counts_message(counts()))
-                continue
-            if message.get("kind") == control.STORE:
-                on_store()
-                continue
-            try:
-                down = control.down_of(message)
-            except (ValueError, TypeError, KeyError) as exc:
-                logger.error("unreadable message from the supervisor", extra={"error": str(exc)})
-                continue
-            on_down(down)
-        logger.warning("supervisor gone; stopping")
-
-
-class _WorkerTag(logging.Filter):
-    def __init__(self, index: int) -> None:
-        super().__init__()
-        self.index = index
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.worker = self.index
-        return True

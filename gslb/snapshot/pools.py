@@ -254,16 +254,6 @@ class PoolCompiler:
         return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
 
 
-def compile_pools(
-    inventory: Inventory,
-    catalog: Catalog,
-    rng: random.Random | None = None,
-    unhealthy: Set[tuple[str, str]] = frozenset(),
-) -> dict[tuple[dns.name.Name, int], PoolAnswer]:
-    """Compile every pool from scratch (tests, one-off builds); servers keep a PoolCompiler."""
-    return PoolCompiler(rng).compile(inventory, catalog, unhealthy)
-
-
 def unhealthy_by_pool(unhealthy: Set[tuple[str, str]]) -> dict[str, frozenset[str]]:
     """The failing member addresses of each pool: a pool looks up its own, not the whole set."""
     grouped: dict[str, set[str]] = {}

@@ -16,7 +16,7 @@ from gslb.errors import ConfigError
 from gslb.health.view import HealthView
 from gslb.node import control
 from gslb.node.control import ControlChannel
-from gslb.node.supervisor import WorkerLink
+from gslb.node.link import WorkerLink
 
 DEAD_WWW = HealthView(frozenset({("www", "192.0.2.10")}), frozenset({"www"}))
 

@@ -17,18 +17,7 @@ from gslb.model import (
 
 def test_defaults_are_the_state_machines() -> None:
     check = Check("c", CheckType.HTTP)
-    timing = state.CheckTiming()
-    assert (
-        (check.interval, check.timeout, check.rise, check.fall, check.jitter)
-        == (
-            timing.interval,
-            timing.timeout,
-            timing.rise,
-            timing.fall,
-            timing.jitter,
-        )
-        == (2.0, 1.0, 2, 2, 0.1)
-    )
+    assert (check.interval, check.timeout, check.rise, check.fall, check.jitter) == (2.0, 1.0, 2, 2, 0.1)
     assert check.expect == ((200, 399),) and check.verify_tls and check.method == "GET"
     assert state.Override is HealthOverride
 

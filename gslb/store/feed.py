@@ -1,0 +1,85 @@
+"""The change feed: how a reader of the store (a snapshot follower, the supervisor, the health
+process) learns that the store moved, and reads only what moved.
+
+Every reader polls, so the poll must be nearly free while nothing is written: the store's change
+marker (SQLite's ``data_version``) answers without a query, and the revision is asked only when it
+moves, or once per ``recheck`` seconds as a safety net. What moved is then read as a delta (the
+pools written since the reader's revision) or, when a delta cannot say, as the whole inventory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from gslb.model import Inventory, Pool
+from gslb.runtime import gcpause
+from gslb.store.repository import Store
+
+RECHECK = 1.0
+"""Seconds after which the revision is asked even though the change marker did not move."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The store at ``revision``: either the pools written since the reader's revision (``pools``,
+    None for a deleted pool) or, when only a full read can say, everything (``inventory``)."""
+
+    revision: int
+    pools: Mapping[str, Pool | None] | None = None
+    inventory: Inventory | None = None
+
+    def applied_to(self, inventory: Inventory) -> Inventory:
+        """``inventory`` brought to this revision (the whole inventory when there is one)."""
+        if self.inventory is not None:
+            return self.inventory
+        pools = {pool.name: pool for pool in inventory.pools}
+        for name, pool in (self.pools or {}).items():
+            if pool is None:
+                pools.pop(name, None)
+            else:
+                pools[name] = pool
+        return replace(inventory, pools=tuple(pools.values()))
+
+
+class ChangeFeed:
+    """One reader's view of the store's changes. Not thread-safe: one per reader."""
+
+    def __init__(self, store: Store, recheck: float = RECHECK) -> None:
+        self.store = store
+        self.recheck = recheck
+        self._marker: int | None = None  # the change marker when the revision was last asked
+        self._asked = 0.0  # monotonic time of that ask
+
+    def quiet(self) -> bool:
+        """True when nothing can have been written since the last ask: no query is needed.
+
+        When it is False the marker is taken now, before the caller asks the revision, so a
+        write that lands in between shows at the next poll rather than being missed.
+        """
+        marker = self.store.change_marker()
+        now = time.monotonic()
+        if marker is not None and marker == self._marker and now - self._asked < self.recheck:
+            return True
+        self._marker, self._asked = marker, now
+        return False
+
+    def revision(self) -> int:
+        """The store's revision (one query; blocking, so callers run it in a thread)."""
+        return self.store.revision()
+
+    def changes(self, since: int) -> Changes:
+        """What changed after revision ``since``: a delta when the store can give one (a write of
+        pools and members only, and not too many), else everything. Blocking; StoreError when
+        unreadable."""
+        delta = self.store.delta(since)
+        if delta is not None:
+            return Changes(delta.revision, pools=delta.pools)
+        revision, inventory = self.everything()
+        return Changes(revision, inventory=inventory)
+
+    def everything(self) -> tuple[int, Inventory]:
+        """The whole inventory with its revision: one consistent read (blocking)."""
+        with gcpause.paused():  # 100,000 pools are a million objects, and no cycles
+            return self.store.load()
