@@ -20,10 +20,10 @@ import dns.rrset
 from gslb.answer.counters import NO_QUESTION, Counters, answer_rcode, count_one, first_count
 from gslb.dns import negative, wire
 from gslb.dns.authority import SOA, resolve
+from gslb.dns.client import client_key
 from gslb.dns.render import Answer, render
 from gslb.dns.wire import FLAGS, ClientSubnet, Edns
 from gslb.errors import FormatError
-from gslb.snapshot.policy import client_key
 from gslb.snapshot.pools import PoolAnswer
 from gslb.snapshot.snapshot import CLASS_IN, Snapshot
 

@@ -9,8 +9,9 @@ Two layers:
 
 1. Pure functions of a candidate list, for tests and for the compile step: ``eligible``
    (priority tiers), ``smooth_weighted_order`` (nginx smooth weighted round robin), ``bucket_of``
-   and ``rendezvous_rank`` (weighted rendezvous hashing), ``client_key`` (the client's network)
-   and ``match_subnet`` (topology, the slow reference of the compiled tables).
+   and ``rendezvous_rank`` (weighted rendezvous hashing), and ``match_subnet`` (topology, the slow
+   reference of the compiled tables). The client key they take is read off the query by
+   gslb/dns/client.py.
 2. ``compile_selector(candidates, policy, count, sites=..., site_order=..., rng=...)`` returns a
    ``Selector``, or None when no candidate is available (all-down handling is the caller's; see
    ``fail_open_candidates``). A selector has:
@@ -68,15 +69,14 @@ import hashlib
 import itertools
 import math
 import random
-import socket
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache, reduce
-from typing import NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from gslb.dns.wire import ClientSubnet
+from gslb.dns.client import FAMILY_BITS, FAMILY_IPV4, FAMILY_IPV6, ClientKey
 from gslb.model import AdminState, IPNetwork, Member, Policy, Site
 
 BUCKETS = 4096  # source_hash: a bucket is 1/4096 of the clients; a power of two for a mask
@@ -86,23 +86,8 @@ _BUCKET_MASK = BUCKETS - 1
 # and taking bits 20-31 of the product mixes every bit of the CRC into the bucket.
 _FIBONACCI = 0x9E3779B1
 MAX_PERMUTATIONS = 1024  # random: beyond this many ordered choices, rotations only
-FAMILY_IPV4 = 1  # IANA address family numbers, as in ECS (RFC 7871 6)
-FAMILY_IPV6 = 2
 _T = TypeVar("_T")
-_FAMILY_BITS = {FAMILY_IPV4: 32, FAMILY_IPV6: 128}
-
-# The first two bytes of every client key, (family, prefix), built once instead of per query.
-_KEY_HEADERS: dict[int, tuple[bytes, ...]] = {
-    family: tuple(bytes((family, prefix)) for prefix in range(bits + 1))
-    for family, bits in _FAMILY_BITS.items()
-}
-_V4_HEADERS = _KEY_HEADERS[FAMILY_IPV4]
-# Module-level aliases: one global lookup instead of a global and an attribute per query.
-_pton = socket.inet_pton
-_AF_INET = socket.AF_INET
-_AF_INET6 = socket.AF_INET6
-_new_tuple = tuple.__new__
-_crc32 = zlib.crc32
+_crc32 = zlib.crc32  # a module-level alias: one global lookup per query
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,21 +116,6 @@ class Candidate:
     def available(self) -> bool:
         """Weight 0 is "kept, never chosen", so it counts as unavailable for tier selection too."""
         return self.enabled and self.healthy and self.weight > 0
-
-
-class ClientKey(NamedTuple):
-    """The client's network as policies see it: what source_hash hashes and topology matches.
-
-    A NamedTuple because one is built per sticky query, and a tuple is the cheapest immutable
-    value to build.
-    """
-
-    key: bytes  # family (1 or 2), prefix length, then ceil(prefix / 8) address bytes, rest zero
-    scope: int  # the prefix length: the ECS scope of an answer that depends on the whole key
-
-    def network(self) -> IPNetwork:
-        """As an ipaddress network, for tests and logs (too slow for the hot path)."""
-        return ClientSubnet(self.key[0], self.scope, 0, self.key[2:]).network()
 
 
 class Selector(Protocol):
@@ -222,37 +192,6 @@ def rendezvous_rank(bucket: int, member_keys: Sequence[str], weights: Sequence[i
     """
     scores = [_score(u, w) for u, w in zip(_bucket_uniforms(member_keys, bucket + 1), weights, strict=True)]
     return _rank([s[bucket] for s in scores])
-
-
-def client_key(
-    address: str, ecs: ClientSubnet | None = None, v4_prefix: int = 24, v6_prefix: int = 56
-) -> ClientKey:
-    """The client's network: the ECS network when the query has one, else its source address.
-
-    Either is truncated to ``v4_prefix`` / ``v6_prefix``; an ECS source prefix shorter than that
-    is used as sent (the resolver told us no more). A dual-stack socket's IPv4-mapped address
-    counts as IPv4. Runs per query for sticky policies, hence tuple.__new__, module-level
-    aliases and no ipaddress.
-    """
-    if ecs is not None:
-        family = ecs.family
-        limit = v4_prefix if family == FAMILY_IPV4 else v6_prefix
-        prefix = ecs.source_prefix
-        if prefix <= limit:
-            return _new_tuple(ClientKey, (_KEY_HEADERS[family][prefix] + ecs.address, prefix))
-        return _new_tuple(ClientKey, (_network_key(family, ecs.address, limit), limit))
-    if ":" not in address:
-        if v4_prefix & 7:
-            return _new_tuple(
-                ClientKey, (_network_key(FAMILY_IPV4, _pton(_AF_INET, address), v4_prefix), v4_prefix)
-            )
-        return _new_tuple(
-            ClientKey, (_V4_HEADERS[v4_prefix] + _pton(_AF_INET, address)[: v4_prefix >> 3], v4_prefix)
-        )
-    if address.startswith("::ffff:") and "." in address:
-        return client_key(address[7:], None, v4_prefix, v6_prefix)
-    packed = _pton(_AF_INET6, address.partition("%")[0])
-    return _new_tuple(ClientKey, (_network_key(FAMILY_IPV6, packed, v6_prefix), v6_prefix))
 
 
 def match_subnet(client: ClientKey, site_subnets: Iterable[tuple[IPNetwork, str]]) -> tuple[str, int] | None:
@@ -410,7 +349,7 @@ class TopologySelector:
         for net, site in subnets:
             sites_of[_subnet_key(net, net.prefixlen)] = site
         lengths = {
-            family: sorted({length for f, length, _ in sites_of if f == family}) for family in _FAMILY_BITS
+            family: sorted({length for f, length, _ in sites_of if f == family}) for family in FAMILY_BITS
         }
         nested = set()  # subnets with another site's subnet inside: their scope is the key's
         for net, site in subnets:
@@ -420,12 +359,12 @@ class TopologySelector:
                     outer = _subnet_key(net, length)
                     if sites_of.get(outer, site) != site:
                         nested.add(outer)
-        levels: dict[int, dict[int, dict[int, tuple[Iterator[int], int]]]] = {f: {} for f in _FAMILY_BITS}
+        levels: dict[int, dict[int, dict[int, tuple[Iterator[int], int]]]] = {f: {} for f in FAMILY_BITS}
         for (family, length, network), site in sites_of.items():
             scope = -1 if (family, length, network) in nested else length
             levels[family].setdefault(length, {})[network] = (cycles[site], scope)
         # Indexed by the key's first byte, the family: a tuple index is cheaper than a dict lookup.
-        self._levels = ((), *(tuple(sorted(levels[f].items(), reverse=True)) for f in _FAMILY_BITS))
+        self._levels = ((), *(tuple(sorted(levels[f].items(), reverse=True)) for f in FAMILY_BITS))
 
     def pick(self, client: ClientKey | None) -> tuple[int, int]:
         if client is None:
@@ -544,15 +483,6 @@ def _score(draws: Sequence[int], weight: int) -> list[float]:
 def _rank(scores: Sequence[float]) -> list[int]:
     """Best score first. Exact ties would need two equal 53-bit draws: not a practical concern."""
     return sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
-
-
-def _network_key(family: int, packed: bytes, prefix: int) -> bytes:
-    """(family, prefix) and the first ceil(prefix / 8) address bytes, bits past the prefix zeroed."""
-    body = packed[: (prefix + 7) >> 3]
-    spare = prefix & 7
-    if spare and body[-1] & (0xFF >> spare):
-        body = body[:-1] + bytes((body[-1] & (0xFF00 >> spare) & 0xFF,))
-    return _KEY_HEADERS[family][prefix] + body
 
 
 def _subnet_key(net: IPNetwork, length: int) -> tuple[int, int, int]:

@@ -28,11 +28,12 @@ import dns.rdtypes.IN.AAAA
 import dns.rrset
 
 from gslb.dns.authority import AAAA, CNAME, A, Catalog, Resolution, ZoneData, resolve
+from gslb.dns.client import ClientKey
 from gslb.dns.plain import rrset_wire
 from gslb.dns.render import Answer, plain_answer, render
 from gslb.dns.wire import RCODE_NOERROR
 from gslb.model import AdminState, AllDown, Inventory, Member, Pool, PoolKind, Site
-from gslb.snapshot.policy import Candidate, ClientKey, Selector, compile_selector, fail_open_candidates
+from gslb.snapshot.policy import Candidate, Selector, compile_selector, fail_open_candidates
 
 log = logging.getLogger("gslb.pools")
 

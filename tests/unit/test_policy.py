@@ -15,15 +15,14 @@ from collections.abc import Sequence
 
 import pytest
 
+from gslb.dns.client import ClientKey, client_key
 from gslb.dns.wire import ClientSubnet
 from gslb.model import AdminState, Member, Policy, Site
 from gslb.snapshot.policy import (
     BUCKETS,
     Candidate,
-    ClientKey,
     Selector,
     bucket_of,
-    client_key,
     compile_selector,
     eligible,
     fail_open_candidates,

@@ -15,12 +15,11 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gslb.dns.client import ClientKey, client_key
 from gslb.dns.wire import ClientSubnet
 from gslb.model import Policy, Site
 from gslb.snapshot.policy import (
     Candidate,
-    ClientKey,
-    client_key,
     compile_selector,
     eligible,
     match_subnet,
