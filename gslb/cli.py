@@ -174,7 +174,7 @@ def apply_command(directory: Path, dry_run: bool, config: Path | None, url: str 
         print("dry run: nothing was changed")
     elif not result.plan.empty:
         print(f"applied: store revision {result.revision}")
-    bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+    bounds = settings.ttl_bounds
     for pool, address, clear in ttl.pending_drains(applied, *bounds, time.time()):
         # The moment its site may be stopped: until shortly before, it is still answered.
         print(f"draining {pool}/{address}: caches clear at {rfc3339(wall_time(clear))}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from gslb.api.auth import ApiToken
 from gslb.errors import ConfigError
+from gslb.model import DEFAULT_TTL_BOUNDS, TtlBounds
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -82,8 +83,8 @@ class Settings:
     client_prefix_v4: int = 24
     client_prefix_v6: int = 56
     # Every pool's TTL is kept within these bounds, whatever a pool declares.
-    pool_ttl_floor: int = 1  # what unsettled and draining pools answer with (gslb/snapshot/ttl.py)
-    pool_ttl_ceiling: int = 300
+    pool_ttl_floor: int = DEFAULT_TTL_BOUNDS.floor  # what unsettled and draining pools answer with
+    pool_ttl_ceiling: int = DEFAULT_TTL_BOUNDS.ceiling
     # Processes answering on the same listeners (SO_REUSEPORT); more than 1 adds a supervisor.
     workers: int = 1
     # The admin API's address ("off": none), and the tokens it accepts: NAME:ROLE:sha256:HEX each,
@@ -94,6 +95,10 @@ class Settings:
     # Set when ``listen`` was left at its default: an IPv6 default that the host cannot bind
     # (no IPv6 on the machine) is then skipped with a warning instead of failing start-up.
     listen_is_default: bool = field(default=True, compare=False)
+
+    @property
+    def ttl_bounds(self) -> TtlBounds:
+        return TtlBounds(self.pool_ttl_floor, self.pool_ttl_ceiling)
 
     def validate(self) -> Settings:
         if not 512 <= self.max_udp_payload <= 65535:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -84,6 +85,22 @@ class HealthOverride(StrEnum):
 
 DEFAULT_POOL_TTL = 30
 MAX_WEIGHT = 1000
+
+
+class TtlBounds(NamedTuple):
+    """The range every pool's TTL is kept within: the settings ``pool_ttl_floor`` and
+    ``pool_ttl_ceiling``, with the defaults a server runs with.
+
+    The floor is also what an unsettled or draining pool answers with. One second, not zero: zero
+    asks every resolver to ask again for every client, so an incident would multiply the query
+    load exactly when the operator wants a quiet server.
+    """
+
+    floor: int = 1
+    ceiling: int = 300
+
+
+DEFAULT_TTL_BOUNDS = TtlBounds()
 
 # Check defaults, tuned for fast withdrawal of a dead VIP, since answers live on in resolver
 # caches for the pool TTL on top of detection time: a member is withdrawn within

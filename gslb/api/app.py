@@ -25,7 +25,7 @@ from gslb.config import Endpoint
 from gslb.dns.zonefile import LoadedZone
 from gslb.errors import StoreError
 from gslb.health.process import HealthProcess
-from gslb.snapshot.ttl import DEFAULT_FLOOR
+from gslb.model import DEFAULT_TTL_BOUNDS, TtlBounds
 from gslb.store import Store
 
 logger = logging.getLogger("gslb.api")
@@ -57,7 +57,7 @@ class ApiContext:
     revisions: Callable[[], dict[str, int]] = dict
     health: HealthProcess | None = None  # the node's health monitor: states, passive results
     dns: DnsServer | None = None  # the lone process's DNS server (its counters), if any
-    ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400)  # pool_ttl_floor, _ceiling: drain promises
+    ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS  # drain promises are counted with these
 
     async def blocking(self, call: Callable[[], T]) -> T:
         """Run a store call off the event loop; a refused write becomes its problem document."""

@@ -21,8 +21,7 @@ from gslb.errors import HealthRefusedError, StoreError
 from gslb.health import protocol
 from gslb.health.monitor import HealthMonitor
 from gslb.health.state import ProbeResult
-from gslb.model import Inventory
-from gslb.snapshot.ttl import DEFAULT_FLOOR
+from gslb.model import DEFAULT_TTL_BOUNDS, Inventory, TtlBounds
 from gslb.store import Store
 from gslb.store.feed import ChangeFeed
 
@@ -98,7 +97,7 @@ async def answer(request: Mapping[str, Any], follower: InventoryFollower) -> dic
         return protocol.error_reply(request_id, exc)
 
 
-async def serve(store: Store, ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400)) -> None:
+async def serve(store: Store, ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS) -> None:
     """The child's life: until its stdin closes."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

@@ -41,8 +41,17 @@ from gslb.health.probes import HttpCheck, TcpConnects, probe_http, probe_tcp
 from gslb.health.state import MemberHealth, ProbeResult, TokenBucket
 from gslb.health.status import HealthReport, MemberStatus, PoolHealth, pool_health, rfc3339, wall_time
 from gslb.health.view import HealthView, Key
-from gslb.model import Check, CheckType, HealthOverride, Inventory, Pool, effective_check
-from gslb.snapshot.ttl import DEFAULT_FLOOR, bounded, cached_until, served
+from gslb.model import (
+    DEFAULT_TTL_BOUNDS,
+    Check,
+    CheckType,
+    HealthOverride,
+    Inventory,
+    Pool,
+    TtlBounds,
+    effective_check,
+)
+from gslb.snapshot.ttl import bounded, cached_until, served
 
 log = logging.getLogger("gslb.health")
 
@@ -78,7 +87,7 @@ class HealthMonitor:
         rng: random.Random | None = None,
         rate: float = PROBE_RATE,
         burst: int = PROBE_BURST,
-        ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400),
+        ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     ) -> None:
         self.publish = publish
         self.ttl_bounds = ttl_bounds
@@ -165,7 +174,7 @@ class HealthMonitor:
             self._check_of(pool),
             healths,
             checks=self._checks,
-            floor=self.ttl_bounds[0],
+            floor=self.ttl_bounds.floor,
             unsettled=name in self._view.unsettled,
             now=self.wall(),
             clears=clears,
@@ -283,7 +292,7 @@ class HealthMonitor:
         """The TTL the pool's answers carry now, as the answering processes compute it."""
         pool = bounded(self._pool(name), *self.ttl_bounds)
         unsettled = name in self._view.unsettled
-        return served(pool, self._checks, self.ttl_bounds[0], unsettled, self.wall()).ttl
+        return served(pool, self._checks, self.ttl_bounds.floor, unsettled, self.wall()).ttl
 
     def _republish(self) -> None:
         """Count every member again (the inventory changed), then publish if the view did."""

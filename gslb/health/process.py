@@ -31,7 +31,7 @@ from gslb.errors import HealthUnavailableError
 from gslb.health import child, protocol
 from gslb.health.status import HealthReport, MemberStatus
 from gslb.health.view import HealthView
-from gslb.snapshot.ttl import DEFAULT_FLOOR
+from gslb.model import DEFAULT_TTL_BOUNDS, TtlBounds
 from gslb.store import Store
 
 logger = logging.getLogger("gslb.health")
@@ -54,7 +54,7 @@ class HealthProcess:
         on_down: Callable[[HealthView], None],
         *,
         request_timeout: float = REQUEST_TIMEOUT,
-        ttl_bounds: tuple[int, int] = (DEFAULT_FLOOR, 86400),
+        ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     ) -> None:
         floor, ceiling = ttl_bounds
         self.command = [
@@ -184,13 +184,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="the store's SQLAlchemy URL")
     parser.add_argument("--log-level", default="info")
     # The server's pool TTL bounds: the monitor reports how long caches hold an answer.
-    parser.add_argument("--ttl-floor", type=int, default=DEFAULT_FLOOR)
-    parser.add_argument("--ttl-ceiling", type=int, default=86400)
+    parser.add_argument("--ttl-floor", type=int, default=DEFAULT_TTL_BOUNDS.floor)
+    parser.add_argument("--ttl-ceiling", type=int, default=DEFAULT_TTL_BOUNDS.ceiling)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     store = Store.open(args.db)
     try:
-        asyncio.run(child.serve(store, (args.ttl_floor, args.ttl_ceiling)))
+        asyncio.run(child.serve(store, TtlBounds(args.ttl_floor, args.ttl_ceiling)))
     except KeyboardInterrupt:
         pass
     finally:

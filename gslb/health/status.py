@@ -23,7 +23,17 @@ from typing import Any
 
 from gslb.health.latency import LatencyHistogram
 from gslb.health.state import MemberHealth, ProbeResult
-from gslb.model import AdminState, AllDown, Check, CheckType, HealthOverride, Member, Pool, PoolKind
+from gslb.model import (
+    DEFAULT_TTL_BOUNDS,
+    AdminState,
+    AllDown,
+    Check,
+    CheckType,
+    HealthOverride,
+    Member,
+    Pool,
+    PoolKind,
+)
 from gslb.snapshot import ttl
 from gslb.snapshot.policy import Candidate, eligible, fail_open_candidates
 
@@ -215,7 +225,7 @@ def pool_health(
     healths: Mapping[str, MemberHealth],
     *,
     checks: Mapping[str, Check] | None = None,
-    floor: int = ttl.DEFAULT_FLOOR,
+    floor: int = DEFAULT_TTL_BOUNDS.floor,
     unsettled: bool = False,
     now: float | None = None,
     clears: Mapping[str, float] | None = None,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from gslb.dns.zonefile import LoadedZone
 from gslb.errors import StoreError
 from gslb.health.view import HealthView
-from gslb.model import Inventory
+from gslb.model import DEFAULT_TTL_BOUNDS, Inventory, TtlBounds
 from gslb.runtime import gcpause
 from gslb.snapshot import snapshot
 from gslb.snapshot.pools import PoolCompiler
@@ -42,7 +42,7 @@ class SnapshotFollower:
         zones: Sequence[LoadedZone],
         publish: Callable[[snapshot.Snapshot], None],
         interval: float = DEFAULT_INTERVAL,
-        ttl_bounds: tuple[int, int] = (0, 86400),
+        ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     ) -> None:
         self.store = store
         self.zones = list(zones)

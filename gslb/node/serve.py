@@ -92,7 +92,7 @@ def _answer(
     if arenas.use_one_arena():  # before any thread starts: see gslb/runtime/arenas.py
         logger.debug("malloc: one arena for all threads")
     try:
-        bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+        bounds = settings.ttl_bounds
         # A worker's supervisor polls the store for it and says when it moved; its own polls are a
         # fallback (gslb/node/supervisor.py).
         interval = DEFAULT_INTERVAL if link is None else supervisor.WORKER_POLL
@@ -142,7 +142,7 @@ async def _run(
     # Probes run in a process of their own (gslb/health/process.py): never on the answering GIL.
     # One per node, like the admin API: here without a supervisor; with one, it runs them both and
     # relays the down set to every worker, which reports back each revision it serves.
-    bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+    bounds = settings.ttl_bounds
     health = (
         HealthProcess(settings.db, settings.log_level, follower.set_health, ttl_bounds=bounds)
         if link is None
@@ -227,7 +227,7 @@ async def _start_api(
         revisions=revisions,
         health=health,
         dns=server,
-        ttl_bounds=(settings.pool_ttl_floor, settings.pool_ttl_ceiling),
+        ttl_bounds=settings.ttl_bounds,
     )
     api = ApiServer(create_app(context), settings.api_listen)
     await api.start()

@@ -115,7 +115,7 @@ def supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
 
 async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
     supervisor = Supervisor(settings, zones=zones)
-    bounds = (settings.pool_ttl_floor, settings.pool_ttl_ceiling)
+    bounds = settings.ttl_bounds
     health = HealthProcess(settings.db, settings.log_level, supervisor.relay_down, ttl_bounds=bounds)
     # The API listens before any worker answers: whoever sees answers can use the API as well.
     api = await _start_api(settings, supervisor, health)
@@ -143,7 +143,7 @@ async def _start_api(settings: Settings, supervisor: Supervisor, health: HealthP
         lambda: supervisor.zones,
         revisions=supervisor.revisions,
         health=health,
-        ttl_bounds=(settings.pool_ttl_floor, settings.pool_ttl_ceiling),
+        ttl_bounds=settings.ttl_bounds,
     )
     app = create_app(context)
     observe.watch_workers(app, supervisor)

@@ -22,7 +22,7 @@ from gslb.dns.negative import NegativeZone
 from gslb.dns.plain import PlainRecords, name_key, rdtype_of
 from gslb.dns.render import PLAIN_TYPES, Answer, plain_answer, render, render_plain
 from gslb.dns.zonefile import LoadedZone
-from gslb.model import Inventory, Pool
+from gslb.model import DEFAULT_TTL_BOUNDS, Inventory, Pool, TtlBounds
 from gslb.snapshot import ttl
 from gslb.snapshot.pools import (
     CNAME_POOL_TYPES,
@@ -98,7 +98,7 @@ def build(
     revision: int = 0,
     rng: random.Random | None = None,
     unhealthy: Set[tuple[str, str]] = frozenset(),
-    ttl_bounds: tuple[int, int] = (0, 86400),
+    ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     compiler: PoolCompiler | None = None,
     unsettled: Set[str] = frozenset(),
     now: float | None = None,
@@ -115,7 +115,7 @@ def build(
     unhealthy = frozenset(unhealthy)
     unsettled = frozenset(unsettled)
     served, deadlines = _served(
-        inventory.pools, inventory, ttl_bounds[0], unsettled, time.time() if now is None else now
+        inventory.pools, inventory, ttl_bounds.floor, unsettled, time.time() if now is None else now
     )
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
     compiled = (compiler or PoolCompiler(rng)).compile(
@@ -190,7 +190,7 @@ def update(
     changed: Mapping[str, Pool | None],
     revision: int,
     unhealthy: Set[tuple[str, str]] | None = None,
-    ttl_bounds: tuple[int, int] = (0, 86400),
+    ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     compiler: PoolCompiler | None = None,
     unsettled: Set[str] | None = None,
     now: float | None = None,
@@ -235,7 +235,7 @@ def update(
     served = dict(old.served)
     deadlines = {name: deadline for name, deadline in old.deadlines.items() if name not in affected}
     fresh, fresh_deadlines = _served(
-        (pools[name] for name in affected), inventory, ttl_bounds[0], unsettled, now
+        (pools[name] for name in affected), inventory, ttl_bounds.floor, unsettled, now
     )
     served.update(fresh)
     deadlines.update(fresh_deadlines)

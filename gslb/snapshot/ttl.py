@@ -38,10 +38,6 @@ from gslb.model import AdminState, Check, Inventory, Member, Pool, effective_che
 RESOLVER_CLOCK_SLACK = 1.0
 DRAINING = "draining"
 DRAINED = "drained"
-DEFAULT_FLOOR = 1
-"""``pool_ttl_floor``'s default: what an unsettled or draining pool's answers carry. One second,
-not zero: zero asks every resolver to ask again for every client, so an incident would multiply
-the query load exactly when the operator wants a quiet server."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from gslb.answer.responder import ResponderSettings, respond
 from gslb.dns import zonefile
 from gslb.dns.authority import Catalog
 from gslb.dns.render import render
-from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site
+from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, PoolKind, Site, TtlBounds
 from gslb.snapshot import snapshot
 from gslb.snapshot.pools import AddressChoices, PoolCompiler, _address_answer, pool_rrsets
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
@@ -164,11 +164,11 @@ def test_a_static_cname_to_a_pool_name_is_balanced_like_the_pool() -> None:
 
 def test_pool_ttls_are_kept_within_the_server_bounds() -> None:
     short = pool(members=(Member("ams", "192.0.2.1"),), ttl=1)
-    snap = snapshot.build(ZONES, Inventory(SITES, (short,)), ttl_bounds=(5, 300))
+    snap = snapshot.build(ZONES, Inventory(SITES, (short,)), ttl_bounds=TtlBounds(5, 300))
     assert ask(snap, "lb.auth.test").answer[0].ttl == 5
     long = pool(members=(Member("ams", "192.0.2.1"),), ttl=3600)
     assert (
-        ask(snapshot.build(ZONES, Inventory(SITES, (long,)), ttl_bounds=(5, 300)), "lb.auth.test")
+        ask(snapshot.build(ZONES, Inventory(SITES, (long,)), ttl_bounds=TtlBounds(5, 300)), "lb.auth.test")
         .answer[0]
         .ttl
         == 300

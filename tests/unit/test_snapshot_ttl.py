@@ -12,7 +12,7 @@ import dns.rrset
 
 from gslb.answer.responder import ResponderSettings, respond
 from gslb.dns import zonefile
-from gslb.model import AdminState, AllDown, Check, CheckType, Inventory, Member, Pool
+from gslb.model import AdminState, AllDown, Check, CheckType, Inventory, Member, Pool, TtlBounds
 from gslb.snapshot import snapshot
 from gslb.snapshot.pools import PoolCompiler
 from tests.conftest import EXAMPLE_ZONES
@@ -20,7 +20,7 @@ from tests.conftest import EXAMPLE_ZONES
 ZONES = zonefile.load_zones(EXAMPLE_ZONES)
 QNAME = "www.gslb.example.test."
 SLOW = Check("web", CheckType.HTTP, interval=10.0, fall=3, jitter=0.0)  # promises 20 s
-BOUNDS = (1, 300)
+BOUNDS = TtlBounds(1, 300)
 NOW = 2_000_000_000.0
 A = Member("ams", "192.0.2.1")
 B = Member("fra", "192.0.2.2")

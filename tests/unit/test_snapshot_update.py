@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gslb.declare.apply import declared
 from gslb.dns import zonefile
 from gslb.dns.render import Answer
-from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool
+from gslb.model import AdminState, AllDown, Inventory, Member, Policy, Pool, TtlBounds
 from gslb.runtime import gcpause
 from gslb.snapshot import snapshot
 from gslb.snapshot.pools import PoolAnswer, PoolCompiler
@@ -51,7 +51,7 @@ def _comparable(answer: Answer | PoolAnswer) -> tuple[object, ...]:
 
 
 def build(inventory: Inventory, unhealthy: frozenset[tuple[str, str]] = frozenset()) -> snapshot.Snapshot:
-    return snapshot.build(ZONES, inventory, 1, random.Random(3), unhealthy, (5, 300), PoolCompiler())
+    return snapshot.build(ZONES, inventory, 1, random.Random(3), unhealthy, TtlBounds(5, 300), PoolCompiler())
 
 
 def with_pool(inventory: Inventory, pool: Pool) -> Inventory:
@@ -72,7 +72,7 @@ def check_update_matches_build(
     old = build(inventory)
     before = served(old)
     new_inventory = with_pool(inventory, changed)
-    updated = snapshot.update(old, {changed.name: changed}, 2, unhealthy, (5, 300), PoolCompiler())
+    updated = snapshot.update(old, {changed.name: changed}, 2, unhealthy, TtlBounds(5, 300), PoolCompiler())
     assert updated is not None
     assert served(updated) == served(build(new_inventory, unhealthy))
     assert served(old) == before  # the snapshot being served is never touched
@@ -114,12 +114,12 @@ def test_health_changes_reach_the_pool_and_the_pools_falling_back_to_it() -> Non
     lb_down = frozenset({("lb", "192.0.2.1"), ("lb", "192.0.2.2")})
     old = build(INVENTORY, lb_down)  # lb answers from its fallback, www
     www_down = lb_down | {("www", "192.0.2.10")}
-    updated = snapshot.update(old, {}, 2, www_down, (5, 300), PoolCompiler())
+    updated = snapshot.update(old, {}, 2, www_down, TtlBounds(5, 300), PoolCompiler())
     assert updated is not None
     assert served(updated) == served(build(INVENTORY, www_down))
     lb_a = snapshot.question_key(dns.name.from_text("lb.auth.test."), dns.rdatatype.A)
     assert served(updated)[lb_a] != served(old)[lb_a]  # only www's health moved, yet lb's answer did
-    recovered = snapshot.update(updated, {}, 3, lb_down, (5, 300), PoolCompiler())
+    recovered = snapshot.update(updated, {}, 3, lb_down, TtlBounds(5, 300), PoolCompiler())
     assert recovered is not None and served(recovered) == served(old)
 
 
@@ -167,7 +167,9 @@ def test_any_sequence_of_member_edits_serves_what_a_full_build_serves(
         members[index % len(members)] = replace(members[index % len(members)], **fields)  # type: ignore[arg-type]
         pool = replace(pool, members=tuple(members), policy=policy, ttl=ttl, answer_count=count)
         inventory = with_pool(inventory, pool)
-        updated = snapshot.update(current, {name: pool}, revision, frozenset(down), (5, 300), PoolCompiler())
+        updated = snapshot.update(
+            current, {name: pool}, revision, frozenset(down), TtlBounds(5, 300), PoolCompiler()
+        )
         assert updated is not None
         assert served(updated) == served(build(inventory, frozenset(down)))
         current = updated
