@@ -27,9 +27,9 @@ if str(REPO_ROOT) not in sys.path:
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from bench.stale import Child, DeclaredCheck, bind_problem, resolve, running_chain  # noqa: E402
+from harness.gslb import GslbProcess  # noqa: E402
+from harness.unbound import which_unbound  # noqa: E402
 from tests.integration.knot import find_knotd  # noqa: E402
-from tests.servers.gslb import GslbProcess  # noqa: E402
-from tests.servers.unbound import which_unbound  # noqa: E402
 
 FIXED_TTL = 30
 SETTLE = 4.0
