@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    # Run as a script, only bench/ is on the path; the bench package and tests.integration live at the root.
+    # Run as a script, only bench/ is on the path; the bench package and harness live at the root.
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench import targets  # noqa: E402
@@ -51,7 +51,7 @@ from bench.servers import (  # noqa: E402
     trouble,
 )
 from bench.workloads import Workload, all_workloads  # noqa: E402
-from tests.servers.process import ServerProcess  # noqa: E402
+from harness.process import ServerProcess  # noqa: E402
 
 TOOLS = {
     "dnsperf": "Debian package 'dnsperf'",

@@ -50,7 +50,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    # Run as a script, only bench/ is on the path; the bench package and tests.servers live at the root.
+    # Run as a script, only bench/ is on the path; the bench package and harness live at the root.
     sys.path.insert(0, str(REPO_ROOT))
 
 import dns.exception  # noqa: E402
@@ -71,8 +71,8 @@ from bench.runs import CLIENT_CPU, SERVER_CPU, LoadGenerator, Run, measure  # no
 from bench.servers import gslb_server, trouble  # noqa: E402
 from bench.workloads import ZONE, all_workloads  # noqa: E402
 from gslb.api.auth import ApiToken, Role, token_hash  # noqa: E402
-from tests.servers.gslb import GslbProcess  # noqa: E402
-from tests.servers.process import free_port  # noqa: E402
+from harness.gslb import GslbProcess  # noqa: E402
+from harness.process import free_port  # noqa: E402
 
 MEMBERS = 2000
 MEMBERS_PER_POOL = 10

@@ -27,9 +27,9 @@ if str(REPO_ROOT) not in sys.path:
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from bench.stale import Child, DeclaredCheck, bind_problem, resolve, running_chain  # noqa: E402
-from tests.integration.knot import find_knotd  # noqa: E402
-from tests.servers.gslb import GslbProcess  # noqa: E402
-from tests.servers.unbound import which_unbound  # noqa: E402
+from harness.gslb import GslbProcess  # noqa: E402
+from harness.knot import which_knotd  # noqa: E402
+from harness.unbound import which_unbound  # noqa: E402
 
 FIXED_TTL = 30
 SETTLE = 4.0
@@ -65,7 +65,9 @@ def gslb_queries(server: GslbProcess) -> int:
 
 
 def measure(label: str, ttl: int | None, clients: int, rate: float, seconds: float) -> Cost:
-    knotd, unbound = find_knotd(), which_unbound()
+    knotd, unbound = which_knotd(), which_unbound()
+    if knotd is None:
+        raise SystemExit("query_cost: needs knotd (Debian package 'knot')")
     if unbound is None:
         raise SystemExit("query_cost: needs unbound (Debian package 'unbound')")
     check = DeclaredCheck() if ttl is None else None

@@ -9,7 +9,7 @@ from pathlib import Path
 from bench import loadgen
 from bench.cputime import CpuTimes, cpu_times, tree_times
 from bench.netstat import udp_receive_buffer_errors
-from tests.servers.process import ServerProcess
+from harness.process import ServerProcess
 
 SERVER_CPU = 0
 CLIENT_CPU = 1

@@ -53,8 +53,8 @@ import dns.rdatatype  # noqa: E402
 from bench.cputime import tree_times  # noqa: E402
 from gslb.model import AdminState, Inventory, Member, Pool, Site  # noqa: E402
 from gslb.store import open_store  # noqa: E402
-from tests.servers.gslb import GslbProcess  # noqa: E402
-from tests.servers.knot import KnotServer, ZoneSource, which_knotd  # noqa: E402
+from harness.gslb import GslbProcess  # noqa: E402
+from harness.knot import KnotServer, ZoneSource, which_knotd  # noqa: E402
 
 ZONE = "scale.test"
 SERVER_CPU, CLIENT_CPU = 0, 1

@@ -1,7 +1,7 @@
 """The servers under load: gslb, Knot DNS and gdnsd, each pinned to one CPU with taskset on a free
 loopback port.
 
-Starting, probing and stopping them is the integration tests' code (tests.servers): each server logs to a
+Starting, probing and stopping them is harness/, the integration tests' code: each server logs to a
 file in its own temporary directory and is stopped by its PID when the ``with`` block ends. This module
 only adds what the benchmark needs: the zones of a directory, the CPU pinning and a look at the log.
 """
@@ -14,10 +14,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tests.servers.gdnsd import GdnsdServer
-from tests.servers.gslb import GslbProcess
-from tests.servers.knot import KnotServer, ZoneSource
-from tests.servers.static_pools import with_pools_as_static_rrsets
+from harness.gdnsd import GdnsdServer
+from harness.gslb import GslbProcess
+from harness.knot import KnotServer, ZoneSource
+from harness.static_pools import with_pools_as_static_rrsets
 
 ZONE_SUFFIX = ".zone"
 """gslb names a zone after its file (``gslb.example.test.zone``); Knot is given the same origins."""

@@ -46,11 +46,11 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from tests.servers.gdnsd import GdnsdServer, HttpStatusService, MultifoResource
-from tests.servers.gslb import GslbProcess
-from tests.servers.http_backend import HTTP_PORT, HttpBackend
-from tests.servers.knot import KnotServer, ZoneSource
-from tests.servers.unbound import DNS_PORT, RESOLVER_HOST, StubZone, UnboundServer
+from harness.gdnsd import GdnsdServer, HttpStatusService, MultifoResource
+from harness.gslb import GslbProcess
+from harness.http_backend import HTTP_PORT, HttpBackend
+from harness.knot import KnotServer, ZoneSource
+from harness.unbound import DNS_PORT, RESOLVER_HOST, StubZone, UnboundServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARENT_HOST = "127.0.53.1"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    # Run as a script, only bench/ is on the path; the bench package and tests.servers live at the root.
+    # Run as a script, only bench/ is on the path; the bench package and harness live at the root.
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.stale import (  # noqa: E402
@@ -48,10 +48,10 @@ from bench.stale import (  # noqa: E402
     timeline,
     window_text,
 )
-from tests.servers.gdnsd import which_gdnsd  # noqa: E402
-from tests.servers.knot import which_knotd  # noqa: E402
-from tests.servers.process import ServerStartError  # noqa: E402
-from tests.servers.unbound import which_unbound  # noqa: E402
+from harness.gdnsd import which_gdnsd  # noqa: E402
+from harness.knot import which_knotd  # noqa: E402
+from harness.process import ServerStartError  # noqa: E402
+from harness.unbound import which_unbound  # noqa: E402
 
 RUNS = ("gslb", "rr", "gdnsd", "drain")
 

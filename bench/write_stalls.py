@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
-    # Run as a script, only bench/ is on the path; the bench package and tests.servers live at the root.
+    # Run as a script, only bench/ is on the path; the bench package and harness live at the root.
     sys.path.insert(0, str(REPO_ROOT))
 
 import dns.message  # noqa: E402

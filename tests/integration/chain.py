@@ -13,9 +13,9 @@ from typing import NoReturn
 import pytest
 
 from bench.stale import Run, bind_problem, timeline
+from harness.gdnsd import which_gdnsd
+from harness.unbound import which_unbound
 from tests.integration.knot import find_knotd
-from tests.servers.gdnsd import which_gdnsd
-from tests.servers.unbound import which_unbound
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Knot DNS as the reference server of the differential tests: skipped where knotd is missing, failed on CI.
 
-Starting and stopping Knot is tests.servers.knot, shared with bench/; this adds the test's view of a
+Starting and stopping Knot is harness/knot.py, shared with bench/; this adds the test's view of a
 missing knotd. It uses nothing from the gslb package.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from tests.servers import knot
-from tests.servers.knot import ZoneSource
-from tests.servers.process import HOST
+from harness import knot
+from harness.knot import ZoneSource
+from harness.process import HOST
 
 __all__ = ["KnotServer", "ZoneSource", "find_knotd"]
 

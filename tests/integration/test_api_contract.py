@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.process import LOG_NAME
 from tests.integration.apiclient import ApiClient
 from tests.integration.conftest import ApiTokens
 from tests.integration.server import GslbProcess
-from tests.servers.process import LOG_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "schemathesis.toml"

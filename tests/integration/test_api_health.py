@@ -22,11 +22,11 @@ import dns.rcode
 import pytest
 
 from gslb.health.status import parse_time
+from harness.process import child_processes
 from tests.integration.checked_pools import CHECKED, FED, PLAIN, TcpTarget, checked_zones
 from tests.integration.conftest import ApiTokens
 from tests.integration.dnsclient import ask
 from tests.integration.server import GslbProcess, free_port
-from tests.servers.process import child_processes
 
 PROBLEM = "application/problem+json"
 

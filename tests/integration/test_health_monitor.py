@@ -22,9 +22,9 @@ from gslb.health.status import HealthState
 from gslb.health.view import HealthView
 from gslb.model import Check, CheckOverrides, CheckType, HealthOverride, Inventory, Member, Pool, Site
 from gslb.store import open_store
+from harness.process import free_port
 from tests.integration import test_probes
 from tests.integration.test_probes import HttpTarget
-from tests.servers.process import free_port
 
 # The self-signed HTTPS target of the probe tests, as fixtures of this module too.
 certificate = test_probes.certificate

@@ -34,8 +34,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from harness.static_pools import with_pools_as_static_rrsets
 from tests.integration.knot import KnotServer, ZoneSource
-from tests.servers.static_pools import with_pools_as_static_rrsets
 
 pytestmark = pytest.mark.reference
 

@@ -27,8 +27,8 @@ from cryptography.x509.oid import NameOID
 
 from gslb.health.probes import MAX_BODY, HttpCheck, TcpConnects, probe_http, probe_tcp
 from gslb.health.state import ProbeResult
+from harness.process import free_port
 from tests.integration.checked_pools import TcpTarget
-from tests.servers.process import free_port
 
 LOOPBACK = "127.0.0.1"
 TIMEOUT = 0.3  # every target here is local: anything slower is the stalled server

@@ -39,11 +39,11 @@ from gslb.model import AdminState
 from gslb.node import control
 from gslb.node.supervisor import Backoff, Supervisor, WorkerStartError
 from gslb.store import Store
+from harness.process import HOST, ServerStartError, child_processes, running
 from tests.conftest import EXAMPLE_ZONES
 from tests.integration.checked_pools import CHECKED, TcpTarget, checked_zones
 from tests.integration.conftest import ApiTokens
 from tests.integration.server import GslbProcess, free_port
-from tests.servers.process import HOST, ServerStartError, child_processes, running
 
 ZONE_FILE = "gslb.example.test.zone"
 WWW = "www.gslb.example.test."

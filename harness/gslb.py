@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dns.message
 
-from tests.servers.process import HOST, ServerProcess, free_port
+from harness.process import HOST, ServerProcess, free_port
 
 
 class GslbProcess(ServerProcess):

@@ -31,8 +31,8 @@ from pathlib import Path
 from gslb.declare.apply import declared
 from gslb.dns.zonefile import load_zones
 from gslb.model import AdminState, Inventory, Member, Pool, PoolKind
-from tests.servers.knot import ZoneSource
-from tests.servers.process import HOST, ServerProcess
+from harness.knot import ZoneSource
+from harness.process import HOST, ServerProcess
 
 GDNSD_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 """Debian installs gdnsd in /usr/sbin, which is not on PATH for every user."""

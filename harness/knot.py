@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.process import HOST, ServerProcess
+from harness.process import HOST, ServerProcess
 
 KNOTD_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 """Debian installs knotd in /usr/sbin, which is not on PATH for every user."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gslb.declare.apply import declared
 from gslb.dns.zonefile import load_zones
-from tests.servers.knot import ZoneSource
+from harness.knot import ZoneSource
 
 
 def with_pools_as_static_rrsets(

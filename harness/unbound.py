@@ -19,7 +19,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
-from tests.servers.process import ServerProcess
+from harness.process import ServerProcess
 
 UNBOUND_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 """Debian installs unbound in /usr/sbin, which is not on PATH for every user."""
