@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -143,11 +142,6 @@ def log_transition(transition: Transition, **labels: str) -> None:
             "results": transition.count,
         },
     )
-
-
-def unhealthy(healths: Mapping[tuple[str, str], MemberHealth]) -> frozenset[tuple[str, str]]:
-    """The (pool, member address) pairs that are down: what ``PoolCompiler.compile`` takes."""
-    return frozenset(key for key, health in healths.items() if not health.up)
 
 
 def first_check(now: float, interval: float, rng: random.Random) -> float:

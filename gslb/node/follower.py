@@ -109,7 +109,7 @@ class SnapshotFollower:
             await self.rebuild("store")
             return True
         current = self.current
-        if current.unhealthy != self.health.down or current.unsettled != self.health.unsettled:
+        if current.down != self.health.down or current.unsettled != self.health.unsettled:
             await self.rebuild(HEALTH)
             return True
         if current.deadlines and min(current.deadlines.values()) <= time.time():
@@ -154,7 +154,7 @@ class SnapshotFollower:
         pools = dict(changes.pools or {})
         health, now = self.health, time.time()
         due = any(deadline <= now for deadline in current.deadlines.values())
-        unchanged = health.down == current.unhealthy and health.unsettled == current.unsettled
+        unchanged = health.down == current.down and health.unsettled == current.unsettled
         if changes.revision == current.revision and unchanged and not due:
             return True
         updated = await asyncio.to_thread(
@@ -179,7 +179,7 @@ class SnapshotFollower:
                 self.zones,
                 inventory,
                 revision,
-                unhealthy=self.health.down,
+                down=self.health.down,
                 ttl_bounds=self.ttl_bounds,
                 compiler=self._compiler,
                 unsettled=self.health.unsettled,

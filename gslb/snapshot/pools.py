@@ -137,19 +137,19 @@ class PoolCompiler:
         self,
         inventory: Inventory,
         catalog: Catalog,
-        unhealthy: Set[tuple[str, str]] = frozenset(),
+        down: Set[tuple[str, str]] = frozenset(),
         *,
         only: Collection[str] | None = None,
         pools: Mapping[str, Pool] | None = None,
     ) -> dict[tuple[dns.name.Name, int], PoolAnswer]:
         """Every (owner, qtype) a pool answers, with its selector and rendered answers.
 
-        ``unhealthy`` holds the (pool, member address) pairs that health checks currently fail.
+        ``down`` holds the (pool, member address) pairs that health checks currently fail.
         ``only`` limits the work to the pools of those names (``pools``, the inventory's pools by
         name, saves indexing them again).
         """
         by_name = pools if pools is not None else {p.name: p for p in inventory.pools}
-        down = unhealthy_by_pool(unhealthy)
+        down_by = down_by_pool(down)
         if len(self._selectors) > CACHE_SLACK * (len(by_name) + 1000):
             self._selectors.clear()  # selectors of pools long changed; what is in use comes back
         if only is None:
@@ -161,7 +161,7 @@ class PoolCompiler:
         compiled: dict[tuple[dns.name.Name, int], PoolAnswer] = {}
         for pool in targets:
             chain = fallback_chain(pool, by_name)
-            health = tuple(down.get(link.name, frozenset()) for link in chain)
+            health = tuple(down_by.get(link.name, frozenset()) for link in chain)
             for text in pool.names:
                 owner = owner_name(text)
                 zone = catalog.find(owner)
@@ -175,14 +175,14 @@ class PoolCompiler:
                     key = (chain, owner, qtype, health, inventory.sites)
                     if pool.kind is PoolKind.CNAME:
                         # CNAME pools follow their targets through the zones: never reused.
-                        answer = self._compile(chain, owner, qtype, zone, catalog, inventory, down)
+                        answer = self._compile(chain, owner, qtype, zone, catalog, inventory, down_by)
                     elif key in self._answers:
                         answer = self._answers[key]
                     elif key in answers:
                         answer = self._answers[key] = answers[key]
                     else:
                         answer = self._answers[key] = self._compile(
-                            chain, owner, qtype, zone, catalog, inventory, down
+                            chain, owner, qtype, zone, catalog, inventory, down_by
                         )
                     if answer is not None:
                         compiled[owner, qtype] = answer
@@ -255,10 +255,10 @@ class PoolCompiler:
         return PoolAnswer(pool.name, STATIC, (render(owner, qtype, IN, nodata),), False, (nodata,))
 
 
-def unhealthy_by_pool(unhealthy: Set[tuple[str, str]]) -> dict[str, frozenset[str]]:
+def down_by_pool(down: Set[tuple[str, str]]) -> dict[str, frozenset[str]]:
     """The failing member addresses of each pool: a pool looks up its own, not the whole set."""
     grouped: dict[str, set[str]] = {}
-    for pool, address in unhealthy:
+    for pool, address in down:
         grouped.setdefault(pool, set()).add(address)
     return {pool: frozenset(addresses) for pool, addresses in grouped.items()}
 

@@ -28,10 +28,10 @@ from gslb.snapshot.pools import (
     CNAME_POOL_TYPES,
     PoolAnswer,
     PoolCompiler,
+    down_by_pool,
     fallback_chain,
     owner_name,
     pool_rrsets,
-    unhealthy_by_pool,
 )
 
 CLASS_IN = dns.rdataclass.IN
@@ -75,7 +75,7 @@ class Snapshot:
     dynamic: dict[bytes, Answer | PoolAnswer] = field(default_factory=dict)
     # What an incremental update needs, kept from the full build (never read by the responder):
     pools: Mapping[str, Pool] = field(default_factory=dict, repr=False)  # declared (TTL-bounded) pools
-    unhealthy: frozenset[tuple[str, str]] = frozenset()
+    down: frozenset[tuple[str, str]] = frozenset()
     unsettled: frozenset[str] = frozenset()  # pools with a checked member not settled (gslb/snapshot/ttl.py)
     # The pools as answered now (served TTL, draining members still in), and when each one's
     # drain moves on by itself: the follower updates them then.
@@ -97,7 +97,7 @@ def build(
     inventory: Inventory | None = None,
     revision: int = 0,
     rng: random.Random | None = None,
-    unhealthy: Set[tuple[str, str]] = frozenset(),
+    down: Set[tuple[str, str]] = frozenset(),
     ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     compiler: PoolCompiler | None = None,
     unsettled: Set[str] = frozenset(),
@@ -105,21 +105,21 @@ def build(
 ) -> Snapshot:
     """Index the zones and pools and render every question whose answer is known ahead of time.
 
-    ``unhealthy`` holds the (pool, member address) pairs whose health checks fail, ``unsettled``
+    ``down`` holds the (pool, member address) pairs whose health checks fail, ``unsettled``
     the pools whose checks cannot promise a long TTL now; ``now`` (wall clock) places drains.
     """
     started = time.perf_counter()
     zones = list(zones)
     inventory = _bounded_ttls(inventory or Inventory(), *ttl_bounds)
     by_name = {pool.name: pool for pool in inventory.pools}
-    unhealthy = frozenset(unhealthy)
+    down = frozenset(down)
     unsettled = frozenset(unsettled)
     served, deadlines = _served(
         inventory.pools, inventory, ttl_bounds.floor, unsettled, time.time() if now is None else now
     )
     catalog = Catalog.from_zones((z.zone for z in zones), pool_rrsets(inventory))
     compiled = (compiler or PoolCompiler(rng)).compile(
-        replace(inventory, pools=tuple(served.values())), catalog, unhealthy, pools=served
+        replace(inventory, pools=tuple(served.values())), catalog, down, pools=served
     )
     pools = compiled  # keyed by canonical owners (owner_name)
     pool_owners = {owner_name(text) for pool in inventory.pools for text in pool.names}
@@ -176,7 +176,7 @@ def build(
         build_seconds=time.perf_counter() - started,
         dynamic=dynamic,
         pools=by_name,
-        unhealthy=unhealthy,
+        down=down,
         unsettled=unsettled,
         served=served,
         deadlines=deadlines,
@@ -189,7 +189,7 @@ def update(
     old: Snapshot,
     changed: Mapping[str, Pool | None],
     revision: int,
-    unhealthy: Set[tuple[str, str]] | None = None,
+    down: Set[tuple[str, str]] | None = None,
     ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
     compiler: PoolCompiler | None = None,
     unsettled: Set[str] | None = None,
@@ -205,7 +205,7 @@ def update(
     """
     started = time.perf_counter()
     now = time.time() if now is None else now
-    unhealthy = old.unhealthy if unhealthy is None else frozenset(unhealthy)
+    down = old.down if down is None else frozenset(down)
     unsettled = old.unsettled if unsettled is None else frozenset(unsettled)
     new_pools: dict[str, Pool] = {}
     for name, written in changed.items():
@@ -219,7 +219,7 @@ def update(
     catalog = _with_placeholders(old.catalog, pool_rrsets(Inventory(pools=tuple(new_pools.values()))))
     if catalog is None:
         return None
-    down_before, down_now = unhealthy_by_pool(old.unhealthy), unhealthy_by_pool(unhealthy)
+    down_before, down_now = down_by_pool(old.down), down_by_pool(down)
     sick = {
         name for name in down_before.keys() | down_now.keys() if down_before.get(name) != down_now.get(name)
     }
@@ -239,9 +239,7 @@ def update(
     )
     served.update(fresh)
     deadlines.update(fresh_deadlines)
-    compiled = (compiler or PoolCompiler()).compile(
-        inventory, catalog, unhealthy, only=affected, pools=served
-    )
+    compiled = (compiler or PoolCompiler()).compile(inventory, catalog, down, only=affected, pools=served)
     answers = dict(old.dynamic)
     owners: set[dns.name.Name] = set()
     for name in affected:
@@ -273,7 +271,7 @@ def update(
         built_at=time.time(),
         build_seconds=time.perf_counter() - started,
         pools=pools,
-        unhealthy=unhealthy,
+        down=down,
         unsettled=unsettled,
         served=served,
         deadlines=deadlines,

@@ -22,7 +22,6 @@ from gslb.health.state import (
     log_transition,
     next_check,
     observe,
-    unhealthy,
 )
 from gslb.model import DEFAULT_FALL, DEFAULT_INTERVAL, DEFAULT_RISE, DEFAULT_TIMEOUT
 
@@ -108,15 +107,6 @@ def test_overrides_layer_on_top_of_the_checks() -> None:
     assert not down.effective_up() and up.effective_up()
     assert down.effective_up(Override.FORCE_UP)
     assert not up.effective_up(Override.FORCE_DOWN)
-
-
-def test_unhealthy_lists_only_down_members_for_the_pool_compiler() -> None:
-    healths = {
-        ("www", "192.0.2.1"): replay([BAD, BAD])[-1][0],
-        ("www", "192.0.2.2"): replay([BAD])[-1][0],  # unknown: still served
-        ("www", "192.0.2.3"): replay([OK])[-1][0],
-    }
-    assert unhealthy(healths) == frozenset({("www", "192.0.2.1")})
 
 
 def test_a_transition_is_one_structured_log_line(caplog: pytest.LogCaptureFixture) -> None:

@@ -32,8 +32,8 @@ SITES = (
 )
 
 
-def build(*pools: Pool, unhealthy: frozenset[tuple[str, str]] = frozenset()) -> snapshot.Snapshot:
-    return snapshot.build(ZONES, Inventory(SITES, pools), rng=random.Random(7), unhealthy=unhealthy)
+def build(*pools: Pool, down: frozenset[tuple[str, str]] = frozenset()) -> snapshot.Snapshot:
+    return snapshot.build(ZONES, Inventory(SITES, pools), rng=random.Random(7), down=down)
 
 
 def ask(snap: snapshot.Snapshot, name: str, rdtype: str = "A", **edns: object) -> dns.message.Message:
@@ -106,7 +106,7 @@ def test_all_down_behaviour(all_down: AllDown, expected: list[str]) -> None:
     main = pool(
         members=members, all_down=all_down, fallback="spare" if all_down is AllDown.FALLBACK else None
     )
-    response = ask(build(main, spare, unhealthy=frozenset({("lb", "192.0.2.1")})), "lb.auth.test")
+    response = ask(build(main, spare, down=frozenset({("lb", "192.0.2.1")})), "lb.auth.test")
     assert response.rcode() == dns.rcode.NOERROR
     assert addresses(response) == expected
     assert response.answer == [] or response.answer[0].name.to_text() == "lb.auth.test."
@@ -146,7 +146,7 @@ def test_cname_pool_answers_one_cname_and_follows_it_in_zone() -> None:
 
 
 def test_an_unhealthy_member_is_withdrawn_while_others_are_up() -> None:
-    snap = build(pool(Policy.ROUND_ROBIN, 2), unhealthy=frozenset({("lb", "192.0.2.1")}))
+    snap = build(pool(Policy.ROUND_ROBIN, 2), down=frozenset({("lb", "192.0.2.1")}))
     assert {a for _ in range(10) for a in addresses(ask(snap, "lb.auth.test"))} == {"192.0.2.2"}
 
 
@@ -190,9 +190,9 @@ def test_the_compiler_recompiles_only_what_changed() -> None:
     assert after[lb, dns.rdatatype.A] is not before[lb, dns.rdatatype.A]
     assert after[lb, dns.rdatatype.A].selector is before[lb, dns.rdatatype.A].selector  # same members
     assert after[elsewhere, dns.rdatatype.A] is before[elsewhere, dns.rdatatype.A]
-    unhealthy = compiler.compile(inventory, catalog, frozenset({("lb", "192.0.2.1")}))
-    assert unhealthy[lb, dns.rdatatype.A] is not before[lb, dns.rdatatype.A]
-    assert unhealthy[elsewhere, dns.rdatatype.A] is before[elsewhere, dns.rdatatype.A]
+    down = compiler.compile(inventory, catalog, frozenset({("lb", "192.0.2.1")}))
+    assert down[lb, dns.rdatatype.A] is not before[lb, dns.rdatatype.A]
+    assert down[elsewhere, dns.rdatatype.A] is before[elsewhere, dns.rdatatype.A]
 
 
 @pytest.mark.parametrize("policy", list(Policy))

@@ -34,12 +34,12 @@ def inventory(*members: Member, all_down: AllDown = AllDown.FAIL_OPEN) -> Invent
 def build(
     inv: Inventory,
     *,
-    unhealthy: frozenset[tuple[str, str]] = frozenset(),
+    down: frozenset[tuple[str, str]] = frozenset(),
     unsettled: frozenset[str] = frozenset(),
     now: float | None = None,
 ) -> snapshot.Snapshot:
     return snapshot.build(
-        ZONES, inv, 1, random.Random(1), unhealthy, BOUNDS, PoolCompiler(), unsettled=unsettled, now=now
+        ZONES, inv, 1, random.Random(1), down, BOUNDS, PoolCompiler(), unsettled=unsettled, now=now
     )
 
 
@@ -96,7 +96,7 @@ def test_a_drained_member_stays_in_answers_at_the_floor_until_its_deadline() -> 
 def test_an_all_down_pool_answers_nodata_with_an_soa_cached_no_longer_than_its_answers() -> None:
     inv = inventory(A, B, all_down=AllDown.NODATA)
     down = frozenset({("www", A.address), ("www", B.address)})
-    snap = build(inv, unhealthy=down, unsettled=frozenset({"www"}))
+    snap = build(inv, down=down, unsettled=frozenset({"www"}))
     addresses, _, authority = ask(snap, rounds=1)
     assert addresses == set()
     assert [(rrset.rdtype, rrset.ttl) for rrset in authority] == [(dns.rdatatype.SOA, 1)]

@@ -50,8 +50,8 @@ def _comparable(answer: Answer | PoolAnswer) -> tuple[object, ...]:
     return ("pool", answer.pool, answer.selector.choices, answer.uses_client, answer.answers)
 
 
-def build(inventory: Inventory, unhealthy: frozenset[tuple[str, str]] = frozenset()) -> snapshot.Snapshot:
-    return snapshot.build(ZONES, inventory, 1, random.Random(3), unhealthy, TtlBounds(5, 300), PoolCompiler())
+def build(inventory: Inventory, down: frozenset[tuple[str, str]] = frozenset()) -> snapshot.Snapshot:
+    return snapshot.build(ZONES, inventory, 1, random.Random(3), down, TtlBounds(5, 300), PoolCompiler())
 
 
 def with_pool(inventory: Inventory, pool: Pool) -> Inventory:
@@ -67,14 +67,14 @@ def www() -> Pool:
 def check_update_matches_build(
     inventory: Inventory,
     changed: Pool,
-    unhealthy: frozenset[tuple[str, str]] = frozenset(),
+    down: frozenset[tuple[str, str]] = frozenset(),
 ) -> snapshot.Snapshot:
     old = build(inventory)
     before = served(old)
     new_inventory = with_pool(inventory, changed)
-    updated = snapshot.update(old, {changed.name: changed}, 2, unhealthy, TtlBounds(5, 300), PoolCompiler())
+    updated = snapshot.update(old, {changed.name: changed}, 2, down, TtlBounds(5, 300), PoolCompiler())
     assert updated is not None
-    assert served(updated) == served(build(new_inventory, unhealthy))
+    assert served(updated) == served(build(new_inventory, down))
     assert served(old) == before  # the snapshot being served is never touched
     assert updated.revision == 2 and updated.inventory == new_inventory
     return updated
