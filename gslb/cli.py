@@ -15,6 +15,7 @@ from gslb.config import load
 from gslb.declare.apply import apply as apply_declarations
 from gslb.declare.apply import declared
 from gslb.declare.reader import DeclarationError
+from gslb.declare.safety import DEFAULT_MAX_SAFE_PERCENT, UnsafePlanError
 from gslb.dns import zonefile
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.health.status import rfc3339, wall_time
@@ -61,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     apply.add_argument("--config", type=Path, help="TOML settings file (also GSLB_CONFIG)")
     apply.add_argument("--db", metavar="URL", help="SQLAlchemy URL (also GSLB_DB_URL)")
+    apply.add_argument(
+        "--force", action="store_true", help="apply a plan that deletes or replaces more than the safe share"
+    )
+    apply.add_argument(
+        "--max-safe-percent",
+        type=float,
+        default=DEFAULT_MAX_SAFE_PERCENT,
+        metavar="PCENT",
+        help="share of the stored pools, or of the members, that one apply may delete or replace"
+        f" without --force (default {DEFAULT_MAX_SAFE_PERCENT:g})",
+    )
 
     token = commands.add_parser("token", help="admin API tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
@@ -90,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "db":
         return db_upgrade(args.config, args.db)
     if args.command == "apply":
-        return apply_command(Path(args.zones), args.dry_run, args.config, args.db)
+        return apply_command(
+            Path(args.zones), args.dry_run, args.config, args.db, args.force, args.max_safe_percent
+        )
     if args.command == "token":
         return token_create(args.name, Role(args.role))
     if args.worker_index is not None:
@@ -154,25 +168,49 @@ def check(directory: Path) -> int:
     return 0
 
 
-def apply_command(directory: Path, dry_run: bool, config: Path | None, url: str | None) -> int:
+def apply_command(
+    directory: Path,
+    dry_run: bool,
+    config: Path | None,
+    url: str | None,
+    force: bool = False,
+    max_safe_percent: float = DEFAULT_MAX_SAFE_PERCENT,
+) -> int:
     """Print the plan that makes the store match the declarations, then (unless dry run) apply it."""
+    if not 0 <= max_safe_percent <= 100:
+        print(f"gslb: --max-safe-percent must be within 0-100, got {max_safe_percent:g}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         settings = load(config, overrides={"db": url})
         zones = zonefile.load_zones(directory)
         desired = declared(directory, zones)
         with open_store(settings.db) as store:
-            result = apply_declarations(store, desired, dry_run=dry_run, actor="gslb apply")
+            result = apply_declarations(
+                store,
+                desired,
+                dry_run=dry_run,
+                actor="gslb apply",
+                force=force,
+                max_safe_percent=max_safe_percent,
+            )
             _, applied = store.load()
     except ConfigError as exc:
         print(f"gslb: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except UnsafePlanError as exc:
+        print(exc.plan.render())
+        print(f"gslb: refused, nothing applied:\n{exc}", file=sys.stderr)
+        return EXIT_INVALID
     except (ZoneError, DeclarationError, StoreError) as exc:
         print(f"gslb: nothing applied:\n{exc}", file=sys.stderr)
         return EXIT_INVALID
     print(result.plan.render())
+    if result.refused:
+        print("\n".join(["gslb apply would refuse this plan:", *result.refused, "--force applies it anyway"]))
     if dry_run:
         print("dry run: nothing was changed")
-    elif not result.plan.empty:
+        return EXIT_INVALID if result.refused else 0
+    if not result.plan.empty:
         print(f"applied: store revision {result.revision}")
     bounds = settings.ttl_bounds
     for pool, address, clear in ttl.pending_drains(applied, *bounds, time.time()):

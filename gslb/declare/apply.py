@@ -1,7 +1,9 @@
 """``gslb apply``: make the store match the sites and pools declared next to the zone files.
 
 The plan is computed and printed first (octoDNS-style), then written in one transaction, so a
-dry run shows exactly what a real run would do and a second run shows nothing to do.
+dry run shows exactly what a real run would do and a second run shows nothing to do. The write
+makes the plan's edits or none (see ``Store.apply_inventory``), and a plan that deletes or
+replaces much of the store is refused unless forced (gslb/declare/safety.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dns.rdatatype
 
 from gslb.declare.plan import Plan, plan
 from gslb.declare.reader import read_declarations
+from gslb.declare.safety import DEFAULT_MAX_SAFE_PERCENT, UnsafePlanError, unsafe_reasons
 from gslb.dns.plain import owner_texts, rdtype_of
 from gslb.dns.zonefile import LoadedZone
 from gslb.model import Inventory
@@ -27,6 +30,7 @@ POOL_EXCLUSIVE_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME
 class Applied:
     plan: Plan
     revision: int  # the store revision after applying (unchanged for a dry run or an empty plan)
+    refused: tuple[str, ...] = ()  # a dry run's: why the guard would refuse the real run
 
 
 def static_owner_names(zones: Iterable[LoadedZone]) -> dict[str, str]:
@@ -53,11 +57,26 @@ def declared(directory: Path, zones: Iterable[LoadedZone]) -> Inventory:
     return read_declarations(directory, [z.origin.to_text() for z in zones], static_owner_names(zones))
 
 
-def apply(store: Store, desired: Inventory, *, dry_run: bool, actor: str) -> Applied:
-    """Plan against the store's current state and, unless ``dry_run``, write it."""
+def apply(
+    store: Store,
+    desired: Inventory,
+    *,
+    dry_run: bool,
+    actor: str,
+    force: bool = False,
+    max_safe_percent: float = DEFAULT_MAX_SAFE_PERCENT,
+) -> Applied:
+    """Plan against the store's current state and, unless ``dry_run``, write it.
+
+    Unless ``force``, a plan the guard refuses raises UnsafePlanError and writes nothing; a dry
+    run returns the reasons instead.
+    """
     revision, current = store.load()
     changes = plan(current, desired)
+    refused = () if force else tuple(unsafe_reasons(changes, max_safe_percent))
     if dry_run or changes.empty:
-        return Applied(changes, revision)
-    outcome = store.apply_inventory(desired, actor)
+        return Applied(changes, revision, refused)
+    if refused:
+        raise UnsafePlanError(changes, list(refused))
+    outcome = store.apply_inventory(desired, actor, planned=changes.edits)
     return Applied(changes, outcome.revision)

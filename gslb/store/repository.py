@@ -10,7 +10,7 @@ any error rolls back everything, so a refused write leaves the store exactly as 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -23,7 +23,14 @@ from sqlalchemy import CursorResult, Engine, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, aliased
 
-from gslb.errors import ConflictError, DatabaseError, InvalidError, NotFoundError, StoreError
+from gslb.errors import (
+    ConflictError,
+    DatabaseError,
+    InvalidError,
+    NotFoundError,
+    PreconditionError,
+    StoreError,
+)
 from gslb.model import AdminState, Check, CheckOverrides, HealthOverride, Inventory, Member, Pool, Site
 from gslb.store import engine as engines
 from gslb.store import migrate
@@ -235,12 +242,6 @@ class Store:
         with self._reading(), Session(self._reader) as session:
             return next(iter(read_pools(session, [name])), None)
 
-    def plan(self, inventory: Inventory) -> Outcome:
-        """What ``apply_inventory(inventory)`` would change now, without changing anything."""
-        check_inventory(inventory)
-        revision, current = self.load()
-        return Outcome(revision, tuple(inventory_edits(current, inventory)))
-
     def delta(self, after: int, limit: int = DELTA_LIMIT) -> StoreDelta | None:
         """The pools written since revision ``after``, read whole, with the revision they reflect.
 
@@ -291,22 +292,28 @@ class Store:
 
     # Writes
 
-    def apply_inventory(self, inventory: Inventory, actor: str) -> Outcome:
+    def apply_inventory(
+        self, inventory: Inventory, actor: str, planned: Sequence[Edit] | None = None
+    ) -> Outcome:
         """Make the store hold exactly ``inventory``, writing only what differs.
 
-        Applying the same inventory again changes nothing and keeps the revision.
+        Applying the same inventory again changes nothing and keeps the revision. ``planned``: the
+        edits a plan showed (``inventory_edits`` against an earlier read); if the write would make
+        any others, because the store changed since, it writes nothing (PreconditionError).
         """
         check_inventory(inventory)
         try:
-            return self._apply_inventory(inventory, actor, FLUSH_BATCH)
+            return self._apply_inventory(inventory, actor, FLUSH_BATCH, planned)
         except InvalidError as exc:
             if not exc.object_name.startswith(BATCH_PREFIX):
                 raise
             # The database refused one pool of a batch: write again a pool at a time (all or
             # nothing, as before), so that the error names that pool.
-            return self._apply_inventory(inventory, actor, 1)
+            return self._apply_inventory(inventory, actor, 1, planned)
 
-    def _apply_inventory(self, inventory: Inventory, actor: str, batch: int) -> Outcome:
+    def _apply_inventory(
+        self, inventory: Inventory, actor: str, batch: int, planned: Sequence[Edit] | None
+    ) -> Outcome:
         with self._writing(actor) as write:
             current_sites, current_pools = site_rows(write.session), pool_rows(write.session)
             current_checks = check_rows(write.session)
@@ -316,6 +323,9 @@ class Store:
                 tuple(check_value(r) for r in current_checks.values()),
             )
             write.edits = inventory_edits(current, inventory)
+            if planned is not None and write.edits != list(planned):
+                detail = "changed since the plan was made: plan again"
+                raise PreconditionError("store", "declarations", detail)
             if write.edits:
                 stored = _Stored(current_sites, current_pools, current_checks)
                 _write_inventory(write, inventory.normalized(), stored, batch)

@@ -37,7 +37,7 @@ from gslb.model import MAX_WEIGHT, AdminState, AllDown, CheckType, HealthOverrid
 
 # Lengths are enforced by PostgreSQL but not by SQLite, so the store checks them itself
 # (gslb/store/rules.py) and both databases refuse the same values.
-OBJECT_NAME_LENGTH = 63  # site and pool names, as declarations allow (gslb/declare/reader.py)
+OBJECT_NAME_LENGTH = 63  # site and pool names, as declarations allow (gslb/declare/fields.py)
 OWNER_NAME_LENGTH = 255  # a DNS name in text form, with its final dot
 ADDRESS_LENGTH = 255  # an IP address, or a CNAME target (a DNS name)
 NETWORK_LENGTH = 64  # the longest IPv6 network text is 43 characters
@@ -45,7 +45,7 @@ TEXT_LENGTH = 1000  # descriptions, regions, health-check names, actors
 ENUM_LENGTH = 32
 METHOD_LENGTH = 32  # an HTTP method
 MAX_TTL = 2**31 - 1  # RFC 2181 section 8
-# Check parameters, as declarations allow them (gslb/declare/reader.py).
+# Check parameters, as declarations allow them (gslb/declare/checks.py).
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 3600
 MAX_RESULTS = 100  # rise and fall
 

@@ -22,6 +22,7 @@ import pytest
 from gslb.declare.apply import apply, declared
 from gslb.dns import zonefile
 from gslb.health.status import parse_time
+from gslb.model import Inventory
 from gslb.store import open_store
 from tests.conftest import EXAMPLE_ZONES, ROOT
 from tests.integration.dnsclient import ask
@@ -265,3 +266,43 @@ def test_first_start_applies_the_quickstart_zones_and_later_starts_leave_it_to_g
     print(f"\ngslb apply (subprocess exit) -> answers: {latency * 1000:.1f} ms")
     assert latency < VISIBLE_WITHIN, f"{latency * 1000:.1f} ms"
     assert "declarations applied to the new store" not in second_log
+
+
+def test_an_emptied_pools_toml_is_refused_unless_forced(tmp_path: Path) -> None:
+    """The guard (gslb/declare/safety.py) through the real CLI: refused with the counts, nothing
+    written; the dry run says it would be refused; ``--force`` applies it."""
+    zones = zone_directory(APPLY_POOLS, tmp_path / "zones")
+    url = sqlite_url(tmp_path)
+    assert gslb("apply", str(zones), "--db", url).returncode == 0
+    with open_store(url) as store:
+        before = store.load()
+    (zones / "pools.toml").write_text("# emptied\n")
+    reason = "the declarations hold no pools: the plan deletes all 2 pools of the store"
+
+    dry = gslb("apply", str(zones), "--dry-run", "--db", url)
+    assert dry.returncode != 0, dry.stdout
+    lines = dry.stdout.splitlines()
+    assert "- pool www" in lines and "plan: 5 to delete" in lines, dry.stdout
+    assert lines[-4:] == [
+        "gslb apply would refuse this plan:",
+        reason,
+        "--force applies it anyway",
+        "dry run: nothing was changed",
+    ], dry.stdout
+
+    refused = gslb("apply", str(zones), "--db", url)
+    assert refused.returncode != 0, refused.stdout
+    assert refused.stdout.splitlines() == lines[:-4]  # the plan it refused
+    assert refused.stderr.splitlines() == [
+        "gslb: refused, nothing applied:",
+        reason,
+        "gslb apply --force applies it anyway",
+    ]
+    with open_store(url) as store:
+        assert store.load() == before
+
+    forced = gslb("apply", str(zones), "--force", "--db", url)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.splitlines() == [*lines[:-4], f"applied: store revision {before[0] + 1}"]
+    with open_store(url) as store:
+        assert store.load() == (before[0] + 1, Inventory())

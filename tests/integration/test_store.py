@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
+from gslb.declare.plan import plan
 from gslb.errors import ConflictError, InvalidError, NotFoundError, ValidationError
 from gslb.model import (
     AdminState,
@@ -151,7 +152,7 @@ def test_applying_again_changes_nothing(store: Store) -> None:
     assert not outcome.changed and outcome.revision == 1 == store.revision()
     assert seen == []
     assert store.changes() == log
-    assert store.plan(INVENTORY).edits == ()
+    assert plan(store.load()[1], INVENTORY).edits == ()
 
 
 def test_every_commit_moves_a_sqlite_files_change_marker(store: Store) -> None:
@@ -179,7 +180,7 @@ def test_apply_writes_only_what_changed(store: Store) -> None:
     store.apply_inventory(INVENTORY, "test")
     members = tuple(replace(m, weight=7) if m.address == "192.0.2.10" else m for m in WWW.members)
     changed = replace(INVENTORY, pools=(replace(WWW, members=members), SORRY))
-    assert [str(e) for e in store.plan(changed).edits] == ["update member www/192.0.2.10"]
+    assert [str(e) for e in plan(store.load()[1], changed).edits] == ["update member www/192.0.2.10"]
     seen = writes(store)
     outcome = store.apply_inventory(changed, "test")
     assert seen == ["UPDATE members SET"]
@@ -608,7 +609,7 @@ def test_checks_and_overrides_round_trip(store: Store) -> None:
         "create check web",
     ]
     assert store.apply_inventory(CHECKED_INVENTORY, "test").revision == 1  # nothing to do
-    assert store.plan(CHECKED_INVENTORY).edits == ()
+    assert plan(store.load()[1], CHECKED_INVENTORY).edits == ()
     # Clearing overrides and moving the pool to another check drops the rows that held them.
     plain = replace(CHECKED_INVENTORY, pools=(WWW, SORRY))
     edits = [str(e) for e in store.apply_inventory(plain, "test").edits]

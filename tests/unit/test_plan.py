@@ -17,6 +17,7 @@ from gslb.model import (
     Pool,
     Site,
 )
+from gslb.store.edits import inventory_edits
 
 AMS = Site("ams", region="eu")
 NYC = Site("nyc")
@@ -109,3 +110,11 @@ def test_checks_and_their_use_are_shown() -> None:
         "- check web",
         "plan: 1 to update, 1 to delete",
     ]
+
+
+def test_the_plan_is_the_store_edits_it_will_write() -> None:
+    """One differ: the plan's edits are ``inventory_edits``', which the write makes or refuses."""
+    desired = Inventory(sites=(AMS,), pools=(replace(WWW, members=WWW.members[:1]),))
+    result = plan(CURRENT, desired)
+    assert list(result.edits) == inventory_edits(CURRENT, desired)
+    assert [str(e) for e in result.edits] == ["delete member www/203.0.113.10", "delete site nyc"]
