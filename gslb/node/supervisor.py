@@ -83,11 +83,10 @@ def share_cpus_politely(workers: int) -> bool:
     CPUs it may run on; True if it did. Call it before any thread starts: threads inherit it.
 
     Workers that share a CPU wake each other for every datagram that arrives for the one not
-    running, and the kernel preempts the running one at once: measured with two workers on one
-    CPU under dnsperf, 0.17 context switches a query and 15-25 % fewer answers than one worker.
-    A batch task does not preempt on wake-up, so each worker drains its socket in turn: 1,400
-    switches in 5 s, and as many answers as one worker. With a CPU per worker a woken worker
-    finds its CPU free anyway, and the default policy keeps its wake-up latency.
+    running, and the kernel preempts the running one at once, so they answer less than one worker
+    would. A batch task does not preempt on wake-up, so each worker drains its socket in turn
+    (bench/README.md, "Measurements behind the code"). With a CPU per worker a woken worker finds
+    its CPU free anyway, and the default policy keeps its wake-up latency.
     """
     cpus = len(os.sched_getaffinity(0))
     if workers <= cpus:
@@ -280,11 +279,9 @@ class Supervisor:
 
         Asked when a scrape wants them rather than pushed by each worker every second or two:
         turning counts into labels and JSON takes the worker's GIL from its UDP threads for a
-        moment that grows with the labels counted (well under a millisecond for the example
-        zones; measured for 100,000 pools all asked since the worker started: 11 MB of JSON,
-        0.35 s of the worker's CPU, 0.1 s of it in one C call the UDP threads wait for, and 0.5 s
-        for the supervisor to read), so it is paid once per scrape (every 15 s or so), not every
-        second by every worker whether anyone looks or not; and a scrape sees every query
+        moment that grows with the labels counted (bench/README.md, "Measurements behind the
+        code"), so it is paid once per scrape (every 15 s or so), not every second by every
+        worker whether anyone looks or not; and a scrape sees every query
         answered before it, which a push would show only a second or two later. The price: what
         a worker counted since the latest scrape is lost if it dies (a push would lose less), and
         a scrape waits for the slowest worker, at most ``timeout``, after which that worker shows

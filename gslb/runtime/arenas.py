@@ -3,11 +3,9 @@
 glibc gives each new thread that allocates its own malloc arena, a heap that starts empty. The
 snapshot follower applies a store change in an executor thread, and an update copies the answer
 tables, dicts of megabytes at 100,000 pools. In a fresh arena every such copy lands on new pages, and
-each page costs a fault (2.3 us on the 2-core development VM): the first updates after a start
-took 27-58 ms instead of 5-6, which put the first changes at that scale past the 100 ms a change may
-take to reach answers (bench/scale.py). In the arena that built the snapshot, memory freed by
-earlier snapshots is reused: with one arena the first updates took 15-17 ms, then 11-12 as before
-(poll to publish).
+each page costs a fault, so the first updates after a start were several times slower than later
+ones; in the arena that built the snapshot, memory freed by earlier snapshots is reused
+(bench/README.md, "Measurements behind the code").
 
 The process's threads run Python under the GIL almost all the time, so they never needed arenas of
 their own to avoid waiting for each other's allocations.

@@ -3,15 +3,10 @@
 An answering process has other threads: the event loop (admin API, snapshot follower) and the
 executor threads that run store reads and writes, SQLite included, partly without the GIL. On a
 busy CPU the kernel's EEVDF scheduler (Linux 6.6 and later) lets a running thread finish its slice
-before a woken one runs, and the default slice is over a millisecond (1.4 ms on the 2-core
-development machine): a datagram that arrives while an API write runs waits for it. Linux 6.12 lets
-a thread ask for a shorter slice (``sched_attr.sched_runtime`` for a fair task), which also lets it
-preempt sooner when it wakes.
-
-Measured with bench/write_stalls.py (one process on one CPU, 10 API writes a second, one query at a
-time): answers slower than 2 ms fell from 104-148 to 51-78 of about 10,000, and p99 from 2.1-3.2 to
-1.2-1.6 ms. A shorter interpreter switch interval, the collector off, or a higher priority (lower nice
-value) for the UDP thread did not help.
+before a woken one runs, and the default slice is over a millisecond: a datagram that arrives while
+an API write runs waits for it. Linux 6.12 lets a thread ask for a shorter slice
+(``sched_attr.sched_runtime`` for a fair task), which also lets it preempt sooner when it wakes.
+bench/write_stalls.py measures the difference (bench/README.md, "Measurements behind the code").
 
 Only a default-policy thread asks: a batch-scheduled worker (gslb/node/supervisor.py) shares its CPU
 with other workers on purpose, and short slices would make them preempt each other again.
