@@ -3,6 +3,10 @@ p50/p99 latency at half load, and the performance issue's targets judged from th
 
 Usage: python bench/dnsperf_example.py [--rounds 3] [--seconds 5] [--servers gslb,gslb-w2,knot,gdnsd]
                                        [--workloads pool,static,mixed] [--fixed-rate 30000] [--json]
+                                       [--base DIR]
+
+With --base DIR (another checkout, e.g. ``git worktree add /tmp/before HEAD~1``), server ``base`` runs that
+checkout's gslb right after this one in every round, and a /base column gives this checkout's ratio to it.
 
 Method: each server is pinned to CPU 0 and dnsperf to CPU 1, one server runs at a time, the servers alternate
 round by round (gslb, gslb-w2, Knot, gdnsd, gslb, ...), and the tables show medians over the rounds, so the
@@ -61,6 +65,8 @@ TOOLS = {
 }
 SERVER_TOOLS = {"knot": "knotd", "gdnsd": "gdnsd"}
 """The program each reference server needs; gslb runs from the checkout."""
+DEFAULT_SERVERS = tuple(name for name in SERVERS if name != "base")
+"""base runs only when --base names a checkout."""
 WORKLOAD_NAMES = tuple(workload.name for workload in all_workloads())
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 """knotd and gdnsd live in /usr/sbin, which is not on every user's PATH."""
@@ -99,9 +105,15 @@ def find_tools(servers: Sequence[str]) -> Tools:
     return Tools(**{name: str(path) for name, path in found.items()})
 
 
-def start_server(name: str, tools: Tools, zones: Path, scratch: Path) -> ServerProcess:
+def start_server(
+    name: str, tools: Tools, zones: Path, scratch: Path, base: Path | None = None
+) -> ServerProcess:
     if name == "gslb":
         return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU)
+    if name == "base":
+        if base is None:
+            raise ValueError("the base server needs --base DIR")
+        return gslb_server(base, zones, tools.taskset, SERVER_CPU)
     if name == "gslb-w2":
         return gslb_server(REPO_ROOT, zones, tools.taskset, SERVER_CPU, workers=2)
     if name == "gdnsd":
@@ -120,6 +132,7 @@ def run_rounds(
     seconds: float,
     fixed_rate: int,
     scratch: Path,
+    base: Path | None = None,
 ) -> tuple[list[Measurement], dict[str, dict[str, list[int]]]]:
     """Every round runs each server in turn over every workload; returns the runs and, per server, its odd
     log lines with the rounds that logged them."""
@@ -127,7 +140,7 @@ def run_rounds(
     odd_lines: dict[str, dict[str, list[int]]] = {name: {} for name in servers}
     for round_number in range(1, rounds + 1):
         for name in servers:
-            with start_server(name, tools, zones, scratch) as server:
+            with start_server(name, tools, zones, scratch, base) as server:
                 for workload in workloads:
                     queries = files[workload.name]
                     max_run = measure(server, tools.generator, queries, seconds, None)
@@ -198,8 +211,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--servers",
-        default=",".join(SERVERS),
-        help=f"comma-separated servers to run, in this order within a round (default {','.join(SERVERS)})",
+        default=",".join(DEFAULT_SERVERS),
+        help="comma-separated servers to run, in this order within a round "
+        f"(default {','.join(DEFAULT_SERVERS)})",
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        metavar="DIR",
+        help="another gslb checkout (e.g. a git worktree of the commit before a change), run as server "
+        "'base' right after gslb in every round, so before and after are compared in one run",
     )
     parser.add_argument(
         "--workloads",
@@ -222,6 +243,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.servers) - set(SERVERS))
     if unknown or not args.servers or len(set(args.servers)) != len(args.servers):
         parser.error(f"--servers takes distinct names among {', '.join(SERVERS)}; got {args.servers}")
+    if args.base is not None:
+        args.base = args.base.resolve()
+        if not (args.base / "gslb" / "__main__.py").is_file():
+            parser.error(f"--base: {args.base} is not a gslb checkout (no gslb/__main__.py)")
+        if "base" not in args.servers:
+            args.servers.insert(args.servers.index("gslb") + 1 if "gslb" in args.servers else 0, "base")
+    elif "base" in args.servers:
+        parser.error("--servers: base needs --base DIR")
     args.workloads = [name.strip() for name in args.workloads.split(",") if name.strip()]
     if not args.workloads or not set(args.workloads) <= set(WORKLOAD_NAMES):
         parser.error(f"--workloads takes names among {', '.join(WORKLOAD_NAMES)}; got {args.workloads}")
@@ -245,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seconds=args.seconds,
             fixed_rate=args.fixed_rate,
             scratch=Path(tmp),
+            base=args.base,
         )
     summaries = {workload.name: summarise(measurements, workload.name) for workload in workloads}
     others = " and ".join(LABELS[name] for name in args.servers if name != "gslb")

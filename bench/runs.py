@@ -13,12 +13,13 @@ from harness.process import ServerProcess
 
 SERVER_CPU = 0
 CLIENT_CPU = 1
-SERVERS = ("gslb", "gslb-w2", "knot", "gdnsd")
+SERVERS = ("gslb", "base", "gslb-w2", "knot", "gdnsd")
 """Run in this order within a round (those chosen with --servers). gslb-w2 is ``gslb serve --workers 2``,
-its supervisor and both workers pinned to the same CPU as every other server."""
-REFERENCES = ("knot", "gdnsd")
+its supervisor and both workers pinned to the same CPU as every other server; base is ``gslb serve`` from
+another checkout (``--base DIR``): the code before a change, measured in the same run as the code after."""
+REFERENCES = ("base", "knot", "gdnsd")
 """The servers each row's QPS is divided by in the table's ratio columns, when they ran."""
-LABELS = {"gslb": "gslb", "gslb-w2": "gslb-w2", "knot": "Knot", "gdnsd": "gdnsd"}
+LABELS = {"gslb": "gslb", "base": "base", "gslb-w2": "gslb-w2", "knot": "Knot", "gdnsd": "gdnsd"}
 
 
 @dataclass(frozen=True, slots=True)
