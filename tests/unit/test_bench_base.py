@@ -23,4 +23,3 @@ def test_base_must_be_a_gslb_checkout(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         parse_args(["--servers", "gslb,base"])
     assert "base needs --base DIR" in capsys.readouterr().err
-
