@@ -13,8 +13,9 @@ from pathlib import Path
 
 from gslb import __version__, log
 from gslb.answer.server import DnsServer, SnapshotHolder
-from gslb.api.app import ApiContext, ApiServer, create_app
+from gslb.api.app import ApiServer, create_app
 from gslb.api.auth import ApiToken, Role, TokenTable, new_token, token_hash
+from gslb.api.context import ApiContext
 from gslb.api.metrics import DnsCounts
 from gslb.config import Settings, load
 from gslb.declare.apply import apply as apply_declarations

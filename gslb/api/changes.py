@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_response, query_integer
+from gslb.api.context import context
+from gslb.api.request import API_PREFIX, json_response, query_integer
 from gslb.store import LoggedEdit
 
 DEFAULT_LIMIT = 100

@@ -19,8 +19,9 @@ from typing import Any
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_body, json_response
+from gslb.api.context import context
 from gslb.api.problems import FieldProblem, Problem, invalid
+from gslb.api.request import API_PREFIX, json_body, json_response
 from gslb.errors import HealthError, HealthRefusedError, HealthUnavailableError
 from gslb.health.process import HealthProcess
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_body, json_response
 from gslb.api.codec import canonical_address, decode_member, etag, member_document, member_fields
+from gslb.api.context import context
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import Problem, not_found
+from gslb.api.request import API_PREFIX, json_body, json_response
 from gslb.api.writes import write
 from gslb.declare.reader import valid_object_name
 from gslb.health.status import rfc3339, wall_time

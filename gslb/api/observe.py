@@ -39,9 +39,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from gslb.api.app import CONTEXT, ApiContext, context, json_response
+from gslb.api.context import CONTEXT, ApiContext, context
 from gslb.api.metrics import DnsCounts, GslbCollector, Observation
 from gslb.api.problems import Problem
+from gslb.api.request import json_response
 from gslb.errors import HealthError, StoreError
 from gslb.health.status import HealthReport
 from gslb.store import Store

@@ -18,8 +18,8 @@ from aiohttp import web
 
 import gslb
 from gslb.api import changes, schemas
-from gslb.api.app import API_PREFIX, JSON_TYPE, MAX_BODY
 from gslb.api.problems import PROBLEM_TYPE
+from gslb.api.request import API_PREFIX, JSON_TYPE, MAX_BODY
 from gslb.api.schemas import Schema, ref
 from gslb.model import CheckType
 

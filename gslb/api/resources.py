@@ -23,7 +23,6 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 
 from gslb.api import changes, members, zones
-from gslb.api.app import API_PREFIX, context, json_body, json_response, query_integer
 from gslb.api.codec import (
     Document,
     check_document,
@@ -36,8 +35,10 @@ from gslb.api.codec import (
     pool_document,
     site_document,
 )
+from gslb.api.context import context
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import FieldProblem, Problem, bad_request, invalid, not_found
+from gslb.api.request import API_PREFIX, json_body, json_response, query_integer
 from gslb.api.writes import Translate, write
 from gslb.declare.reader import valid_object_name
 from gslb.model import Check, Pool, Site

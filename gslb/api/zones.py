@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_response
+from gslb.api.context import context
+from gslb.api.request import API_PREFIX, json_response
 from gslb.declare.apply import static_owner_names
 from gslb.dns.zonefile import LoadedZone
 

@@ -22,12 +22,14 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 from gslb.api import schemas
-from gslb.api.app import OPEN_PATHS, ApiContext, create_app, unicode_text
+from gslb.api.app import OPEN_PATHS, create_app
 from gslb.api.auth import TokenTable
 from gslb.api.codec import check_document, member_document, pool_document, site_document
+from gslb.api.context import ApiContext
 from gslb.api.etags import Conditions
 from gslb.api.openapi import OPENAPI_PATH, document
 from gslb.api.problems import Problem
+from gslb.api.request import unicode_text
 from gslb.declare import reader as declare
 from gslb.model import Check, CheckType, Pool, Site
 from gslb.store import Store
