@@ -14,7 +14,7 @@ from pathlib import Path
 from gslb import __version__, log
 from gslb.answer.server import DnsServer, SnapshotHolder
 from gslb.api.app import ApiServer, create_app
-from gslb.api.auth import ApiToken, Role, TokenTable, new_token, token_hash
+from gslb.api.auth import TokenTable
 from gslb.api.context import ApiContext
 from gslb.api.metrics import DnsCounts
 from gslb.config import Settings, load
@@ -31,6 +31,7 @@ from gslb.node.supervisor import WorkerLink, WorkerStartError
 from gslb.runtime import arenas
 from gslb.snapshot import snapshot, ttl
 from gslb.store import Store, open_store
+from gslb.tokens import ApiToken, Role, new_token, token_hash
 
 logger = logging.getLogger("gslb.cli")
 

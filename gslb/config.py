@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gslb.api.auth import ApiToken
 from gslb.errors import ConfigError
+from gslb.tokens import ApiToken
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from gslb.api import health, observe, openapi, resources
-from gslb.api.auth import Role
 from gslb.api.context import CONTEXT, ApiContext, context
 from gslb.api.problems import Problem, from_store_error
 from gslb.api.request import API_PREFIX, MAX_BODY, TOKEN_KEY
 from gslb.config import Endpoint
 from gslb.errors import StoreError
+from gslb.tokens import Role
 
 logger = logging.getLogger("gslb.api")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gslb.api.auth import ApiToken
 from gslb.api.problems import Problem, bad_request
+from gslb.tokens import ApiToken
 
 API_PREFIX = "/api/v1"
 MAX_BODY = 1024 * 1024  # a pool of a thousand members is ~100 kB
