@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gslb.api import health, observe, openapi, resources
+from gslb.api import observe, openapi, zones
 from gslb.api.context import CONTEXT, ApiContext, context
 from gslb.api.problems import Problem, from_store_error
-from gslb.api.request import API_PREFIX, MAX_BODY, TOKEN_KEY
+from gslb.api.request import MAX_BODY, TOKEN_KEY
+from gslb.api.routes import OPEN_PATHS, ROUTES, Handler
 from gslb.config import Endpoint
 from gslb.errors import StoreError
 from gslb.tokens import Role
@@ -27,11 +27,6 @@ from gslb.tokens import Role
 logger = logging.getLogger("gslb.api")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Open without a token: liveness and readiness for keepalived and load balancers, metrics for
-# Prometheus (which rarely carries secrets), and the contract itself.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", f"{API_PREFIX}/openapi.json"})
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
@@ -97,13 +92,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def create_app(api: ApiContext) -> web.Application:
-    """The API with every resource; the problem middleware wraps auth, so a 401 is a document too."""
+    """The API with every route of ROUTES; the problem middleware wraps auth, so a 401 is a document
+    too."""
     app = web.Application(middlewares=[problem_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = api
-    resources.add_routes(app)
-    health.add_routes(app)
-    observe.add_routes(app)
-    openapi.add_routes(app)
+    zones.setup(app)
+    observe.setup(app)
+    openapi.setup(app, ROUTES)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler)
     return app
 
 

@@ -45,7 +45,3 @@ def _entry(logged: LoggedEdit) -> dict[str, Any]:
         "object_name": edit.object_name,
         "detail": dict(edit.detail),
     }
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get(f"{API_PREFIX}/changes", list_changes, allow_head=False)

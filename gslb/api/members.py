@@ -24,8 +24,6 @@ from gslb.store.rules import member_name
 
 CACHES_CLEAR_AT = "Caches-Clear-At"
 PATCH_ATTEMPTS = 5  # as for pools (gslb/api/resources.py)
-MEMBERS = f"{API_PREFIX}/pools/{{name}}/members"
-MEMBER = f"{MEMBERS}/{{address}}"
 
 
 async def list_members(request: web.Request) -> web.Response:
@@ -145,17 +143,4 @@ def _guard(
         member_document,
         absent_field=absent_field,
         based_on=based_on,
-    )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_routes(
-        [
-            web.get(MEMBERS, list_members, allow_head=False),
-            web.post(MEMBERS, create_member),
-            web.get(MEMBER, get_member, allow_head=False),
-            web.put(MEMBER, replace_member),
-            web.patch(MEMBER, patch_member),
-            web.delete(MEMBER, delete_member),
-        ]
     )
