@@ -70,7 +70,7 @@ from bench.report import (  # noqa: E402
 from bench.runs import CLIENT_CPU, SERVER_CPU, LoadGenerator, Run, measure  # noqa: E402
 from bench.servers import gslb_server, trouble  # noqa: E402
 from bench.workloads import ZONE, all_workloads  # noqa: E402
-from gslb.api.auth import ApiToken, Role, token_hash  # noqa: E402
+from gslb.tokens import ApiToken, Role, token_hash  # noqa: E402
 from harness.gslb import GslbProcess  # noqa: E402
 from harness.process import free_port  # noqa: E402
 

@@ -40,7 +40,7 @@ import dns.message  # noqa: E402
 
 from bench.runs import CLIENT_CPU, SERVER_CPU  # noqa: E402
 from bench.servers import gslb_server  # noqa: E402
-from gslb.api.auth import ApiToken, Role, token_hash  # noqa: E402
+from gslb.tokens import ApiToken, Role, token_hash  # noqa: E402
 
 TOKEN = "gslb_write_stalls_bench_token_0123456789"
 QUERY_NAME = "www.gslb.example.test."

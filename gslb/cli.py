@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gslb import __version__, log
-from gslb.api.auth import ApiToken, Role, new_token, token_hash
 from gslb.config import load
 from gslb.declare.apply import apply as apply_declarations
 from gslb.declare.apply import declared
@@ -22,6 +21,7 @@ from gslb.health.status import rfc3339, wall_time
 from gslb.node.serve import EXIT_INVALID, EXIT_USAGE, serve, worker
 from gslb.snapshot import ttl
 from gslb.store import Store, open_store
+from gslb.tokens import ApiToken, Role, new_token, token_hash
 
 logger = logging.getLogger("gslb.cli")
 

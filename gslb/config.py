@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from gslb.api.auth import ApiToken
 from gslb.errors import ConfigError
 from gslb.model import DEFAULT_TTL_BOUNDS, TtlBounds
+from gslb.tokens import ApiToken
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

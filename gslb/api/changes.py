@@ -11,7 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_response, query_integer
+from gslb.api.context import context
+from gslb.api.request import API_PREFIX, json_response, query_integer
 from gslb.store import LoggedEdit
 
 DEFAULT_LIMIT = 100
@@ -44,7 +45,3 @@ def _entry(logged: LoggedEdit) -> dict[str, Any]:
         "object_name": edit.object_name,
         "detail": dict(edit.detail),
     }
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get(f"{API_PREFIX}/changes", list_changes, allow_head=False)

@@ -16,9 +16,9 @@ from typing import Generic, TypeVar
 
 from aiohttp import web
 
-from gslb.api.app import json_response
 from gslb.api.codec import Document, etag
 from gslb.api.problems import bad_request
+from gslb.api.request import json_response
 from gslb.errors import ConflictError, PreconditionError
 
 T = TypeVar("T")

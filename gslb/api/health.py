@@ -19,23 +19,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_body, json_response
+from gslb.api.context import context
 from gslb.api.problems import FieldProblem, Problem, invalid
+from gslb.api.request import json_body, json_response
 from gslb.errors import HealthError, HealthRefusedError, HealthUnavailableError
 from gslb.health.process import HealthProcess
 
 MAX_REASON = 200
 """Characters of a pushed reason: it is shown in logs and the API, one line, like a probe's."""
 NO_STORE = {"Cache-Control": "no-store"}
-POOL_HEALTH = API_PREFIX + "/pools/{name}/health"
-MEMBER_HEALTH = API_PREFIX + "/pools/{name}/members/{address}/health"
-
-
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on the API's application."""
-    app.router.add_get(POOL_HEALTH, pool_health, allow_head=False)
-    app.router.add_get(MEMBER_HEALTH, member_health, allow_head=False)
-    app.router.add_post(MEMBER_HEALTH, push_result)
 
 
 async def pool_health(request: web.Request) -> web.Response:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_body, json_response
 from gslb.api.codec import canonical_address, decode_member, etag, member_document, member_fields
+from gslb.api.context import context
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import Problem, not_found
+from gslb.api.request import API_PREFIX, json_body, json_response
 from gslb.api.writes import write
 from gslb.declare.reader import valid_object_name
 from gslb.health.status import rfc3339, wall_time
@@ -23,8 +24,6 @@ from gslb.store.rules import member_name
 
 CACHES_CLEAR_AT = "Caches-Clear-At"
 PATCH_ATTEMPTS = 5  # as for pools (gslb/api/resources.py)
-MEMBERS = f"{API_PREFIX}/pools/{{name}}/members"
-MEMBER = f"{MEMBERS}/{{address}}"
 
 
 async def list_members(request: web.Request) -> web.Response:
@@ -144,17 +143,4 @@ def _guard(
         member_document,
         absent_field=absent_field,
         based_on=based_on,
-    )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_routes(
-        [
-            web.get(MEMBERS, list_members, allow_head=False),
-            web.post(MEMBERS, create_member),
-            web.get(MEMBER, get_member, allow_head=False),
-            web.put(MEMBER, replace_member),
-            web.patch(MEMBER, patch_member),
-            web.delete(MEMBER, delete_member),
-        ]
     )

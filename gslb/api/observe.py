@@ -1,8 +1,8 @@
 """``/healthz``, ``/readyz`` and ``/metrics``: what keepalived, load balancers and Prometheus poll.
 
-All three are open (no token, see ``OPEN_PATHS``): the machines that poll them rarely carry
-secrets, and they show no configuration. They never block the event loop that also serves DNS
-over TCP: the store is asked in a thread of its own, with a deadline.
+All three are open (no token: gslb/api/routes.py ``OPEN_PATHS``): the machines that poll them
+rarely carry secrets, and they show no configuration. They never block the event loop that also
+serves DNS over TCP: the store is asked in a thread of its own, with a deadline.
 
 - ``/healthz`` answers whenever the process runs. Use it where the only right reaction is a
   restart (a supervisor's liveness probe): it stays 200 through a store outage, since restarting
@@ -39,9 +39,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from gslb.api.app import CONTEXT, ApiContext, context, json_response
+from gslb.api.context import CONTEXT, ApiContext, context
 from gslb.api.metrics import DnsCounts, GslbCollector, Observation
 from gslb.api.problems import Problem
+from gslb.api.request import json_response
 from gslb.errors import HealthError, StoreError
 from gslb.health.status import HealthReport
 from gslb.store import Store
@@ -251,8 +252,8 @@ def watch_workers(app: web.Application, workers: Workers) -> None:
     app[OBSERVER].workers = workers
 
 
-def add_routes(app: web.Application) -> None:
-    """Register this module's routes on the API's application."""
+def setup(app: web.Application) -> None:
+    """Keep an ``Observer`` in the API's application, closed with it."""
     observer = Observer(StoreProbe(app[CONTEXT].store))
     app[OBSERVER] = observer
 
@@ -260,9 +261,6 @@ def add_routes(app: web.Application) -> None:
         observer.probe.close()
 
     app.on_cleanup.append(close)
-    app.router.add_get("/healthz", healthz, allow_head=False)
-    app.router.add_get("/readyz", readyz, allow_head=False)
-    app.router.add_get("/metrics", metrics, allow_head=False)
 
 
 async def healthz(request: web.Request) -> web.Response:

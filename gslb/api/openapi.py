@@ -2,8 +2,9 @@
 
 Operators generate clients from it and CI fuzzes the live API against it (schemathesis, with
 schemathesis.toml), so it is built here from the readers' own constants (gslb/api/schemas.py)
-rather than kept as a file that drifts, and tests/unit/test_api_openapi.py fails when a route is
-added without its operation here, or an operation outlives its route. Each operation lists every
+rather than kept as a file that drifts. Its paths are gslb/api/routes.py's table, each route naming
+its operation here; tests/unit/test_api_openapi.py fails when a route is added without its
+operation here, or an operation outlives its route. Each operation lists every
 status it can answer; errors are RFC 9457 problem documents.
 """
 
@@ -12,14 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 import gslb
 from gslb.api import changes, schemas
-from gslb.api.app import API_PREFIX, JSON_TYPE, MAX_BODY
 from gslb.api.problems import PROBLEM_TYPE
+from gslb.api.request import API_PREFIX, JSON_TYPE, MAX_BODY
 from gslb.api.schemas import Schema, ref
 from gslb.model import CheckType
 
@@ -111,15 +112,37 @@ KINDS = (
 )
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document."""
+class Routed(Protocol):
+    """A route as the document needs it: gslb/api/routes.py ``Route``, which imports this module."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def operation_id(self) -> str: ...
+
+
+def operations() -> dict[str, Operation]:
+    """Every operation the document describes, by its operationId."""
+    parts = (
+        *(operation for kind in KINDS for operation in kind_operations(kind)),
+        *member_operations(),
+        *health_operations(),
+        *log_operations(),
+        *open_operations(),
+    )
+    return {operation["operationId"]: operation for operation in parts}
+
+
+def document(routes: Iterable[Routed]) -> dict[str, Any]:
+    """The whole OpenAPI document: each route's operation, at the route's path and method."""
+    known = operations()
     paths: Paths = {}
-    for kind in KINDS:
-        paths.update(kind_paths(kind))
-    paths.update(member_paths())
-    paths.update(health_paths())
-    paths.update(log_paths())
-    paths.update(open_paths())
+    for route in routes:
+        if route.operation_id not in known:
+            raise ValueError(f"{route.method} {route.path}: no operation {route.operation_id!r} here")
+        paths.setdefault(route.path, {})[route.method.lower()] = known[route.operation_id]
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -184,8 +207,7 @@ def document() -> dict[str, Any]:
 # The operations, part by part
 
 
-def kind_paths(kind: Kind) -> Paths:
-    collection = f"{API_PREFIX}/{kind.collection}"
+def kind_operations(kind: Kind) -> tuple[Operation, ...]:
     name = name_parameter(f"the {kind.noun}'s name")
     representation = ref(kind.schema)
     listed = schemas.closed(
@@ -207,196 +229,177 @@ def kind_paths(kind: Kind) -> Paths:
         "limit", f"{kind.collection} per page, {changes.DEFAULT_LIMIT} by default", 1, changes.MAX_LIMIT
     )
     replaced = {**tagged(representation), "201": tagged(representation, "created")["200"]}
-    return {
-        collection: {
-            "get": operation(
-                f"list_{kind.collection}",
-                kind.collection,
-                f"List the {kind.collection} by name, a page at a time",
-                (after, limit),
-                ok(listed),
-                (*READ, 400),
-            ),
-            "post": operation(
-                f"create_{kind.noun}",
-                kind.collection,
-                f"Create a {kind.noun} (its `name` in the body)",
-                (),
-                created(representation),
-                (*WRITE, 409),
-                body=request_body(f"{kind.schema}Create", kind.example),
-                conflict=f"a {kind.noun} of that name exists",
-            ),
-        },
-        f"{collection}/{{name}}": {
-            "get": operation(
-                f"get_{kind.noun}",
-                kind.collection,
-                f"Get one {kind.noun} with its ETag",
-                (name, IF_NONE_MATCH),
-                {**tagged(representation), "304": NOT_MODIFIED},
-                (*READ, 400, 404),
-            ),
-            "put": operation(
-                f"replace_{kind.noun}",
-                kind.collection,
-                f"Create the {kind.noun} or replace it whole (what is left out is unset)",
-                (name, IF_MATCH, IF_NONE_MATCH),
-                replaced,
-                (*WRITE, 412),
-                body=request_body(kind.replace, {k: v for k, v in kind.example.items() if k != "name"}),
-            ),
-            "patch": operation(
-                f"patch_{kind.noun}",
-                kind.collection,
-                f"Change the top-level fields sent; keep the {kind.noun}'s others",
-                (name, IF_MATCH),
-                tagged(representation),
-                (*WRITE, 404, 412),
-                body=request_body(kind.patch, {}),
-            ),
-            "delete": operation(
-                f"delete_{kind.noun}",
-                kind.collection,
-                f"Delete the {kind.noun}",
-                (name, IF_MATCH),
-                {"204": {"description": "deleted"}},
-                (400, 401, 403, 404, 409, 412, 503),
-                conflict=kind.in_use,
-            ),
-        },
-    }
+    return (
+        operation(
+            f"list_{kind.collection}",
+            kind.collection,
+            f"List the {kind.collection} by name, a page at a time",
+            (after, limit),
+            ok(listed),
+            (*READ, 400),
+        ),
+        operation(
+            f"create_{kind.noun}",
+            kind.collection,
+            f"Create a {kind.noun} (its `name` in the body)",
+            (),
+            created(representation),
+            (*WRITE, 409),
+            body=request_body(f"{kind.schema}Create", kind.example),
+            conflict=f"a {kind.noun} of that name exists",
+        ),
+        operation(
+            f"get_{kind.noun}",
+            kind.collection,
+            f"Get one {kind.noun} with its ETag",
+            (name, IF_NONE_MATCH),
+            {**tagged(representation), "304": NOT_MODIFIED},
+            (*READ, 400, 404),
+        ),
+        operation(
+            f"replace_{kind.noun}",
+            kind.collection,
+            f"Create the {kind.noun} or replace it whole (what is left out is unset)",
+            (name, IF_MATCH, IF_NONE_MATCH),
+            replaced,
+            (*WRITE, 412),
+            body=request_body(kind.replace, {k: v for k, v in kind.example.items() if k != "name"}),
+        ),
+        operation(
+            f"patch_{kind.noun}",
+            kind.collection,
+            f"Change the top-level fields sent; keep the {kind.noun}'s others",
+            (name, IF_MATCH),
+            tagged(representation),
+            (*WRITE, 404, 412),
+            body=request_body(kind.patch, {}),
+        ),
+        operation(
+            f"delete_{kind.noun}",
+            kind.collection,
+            f"Delete the {kind.noun}",
+            (name, IF_MATCH),
+            {"204": {"description": "deleted"}},
+            (400, 401, 403, 404, 409, 412, 503),
+            conflict=kind.in_use,
+        ),
+    )
 
 
-def member_paths() -> Paths:
-    members = f"{API_PREFIX}/pools/{{name}}/members"
+def member_operations() -> tuple[Operation, ...]:
     pool = name_parameter("the pool's name")
     member = ref("Member")
     listed = schemas.closed({"members": {"type": "array", "items": member}}, ["members"])
     replaced = {**tagged(member, drains=True), "201": tagged(member, "created")["200"]}
-    return {
-        members: {
-            "get": operation(
-                "list_members", "pools", "List a pool's members", (pool,), ok(listed), (*READ, 404)
-            ),
-            "post": operation(
-                "create_member",
-                "pools",
-                "Add a member to the pool (its `address` in the body)",
-                (pool,),
-                created(member),
-                (*WRITE, 404, 409),
-                body=request_body("MemberCreate", {"site": "eu1", "address": "192.0.2.20", "weight": 100}),
-                conflict="the pool has a member of that address",
-            ),
-        },
-        f"{members}/{{address}}": {
-            "get": operation(
-                "get_member",
-                "pools",
-                "Get one member with its ETag",
-                (pool, ADDRESS, IF_NONE_MATCH),
-                {**tagged(member, drains=True), "304": NOT_MODIFIED},
-                (*READ, 400, 404),
-            ),
-            "put": operation(
-                "replace_member",
-                "pools",
-                "Add the member or replace it whole",
-                (pool, ADDRESS, IF_MATCH, IF_NONE_MATCH),
-                replaced,
-                (*WRITE, 404, 412),
-                body=request_body("MemberReplace", {"site": "eu1", "weight": 50}),
-            ),
-            "patch": operation(
-                "patch_member",
-                "pools",
-                "Change some of a member's fields (drain it, re-weigh it, force it down), keep the others",
-                (pool, ADDRESS, IF_MATCH),
-                tagged(member, drains=True),
-                (*WRITE, 404, 412),
-                body=request_body("MemberPatch", {"state": "drained"}),
-            ),
-            "delete": operation(
-                "delete_member",
-                "pools",
-                "Remove the member from its pool",
-                (pool, ADDRESS, IF_MATCH),
-                {"204": {"description": "deleted"}},
-                (400, 401, 403, 404, 412, 503),
-            ),
-        },
-    }
+    return (
+        operation("list_members", "pools", "List a pool's members", (pool,), ok(listed), (*READ, 404)),
+        operation(
+            "create_member",
+            "pools",
+            "Add a member to the pool (its `address` in the body)",
+            (pool,),
+            created(member),
+            (*WRITE, 404, 409),
+            body=request_body("MemberCreate", {"site": "eu1", "address": "192.0.2.20", "weight": 100}),
+            conflict="the pool has a member of that address",
+        ),
+        operation(
+            "get_member",
+            "pools",
+            "Get one member with its ETag",
+            (pool, ADDRESS, IF_NONE_MATCH),
+            {**tagged(member, drains=True), "304": NOT_MODIFIED},
+            (*READ, 400, 404),
+        ),
+        operation(
+            "replace_member",
+            "pools",
+            "Add the member or replace it whole",
+            (pool, ADDRESS, IF_MATCH, IF_NONE_MATCH),
+            replaced,
+            (*WRITE, 404, 412),
+            body=request_body("MemberReplace", {"site": "eu1", "weight": 50}),
+        ),
+        operation(
+            "patch_member",
+            "pools",
+            "Change some of a member's fields (drain it, re-weigh it, force it down), keep the others",
+            (pool, ADDRESS, IF_MATCH),
+            tagged(member, drains=True),
+            (*WRITE, 404, 412),
+            body=request_body("MemberPatch", {"state": "drained"}),
+        ),
+        operation(
+            "delete_member",
+            "pools",
+            "Remove the member from its pool",
+            (pool, ADDRESS, IF_MATCH),
+            {"204": {"description": "deleted"}},
+            (400, 401, 403, 404, 412, 503),
+        ),
+    )
 
 
-def health_paths() -> Paths:
+def health_operations() -> tuple[Operation, ...]:
     pool = name_parameter("the pool's name")
     member_health = ok(ref("MemberHealth"), headers=NO_STORE)
-    return {
-        f"{API_PREFIX}/pools/{{name}}/health": {
-            "get": operation(
-                "get_pool_health",
-                "health",
-                "Every member's health, whether DNS hands it out now, and a summary",
-                (pool,),
-                ok(ref("PoolHealth"), headers=NO_STORE),
-                (*READ, 404),
-            ),
-        },
-        f"{API_PREFIX}/pools/{{name}}/members/{{address}}/health": {
-            "get": operation(
-                "get_member_health",
-                "health",
-                "One member's health: state, last transition and its reason, last result and latency",
-                (pool, ADDRESS),
-                member_health,
-                (*READ, 404),
-            ),
-            "post": operation(
-                "push_health_result",
-                "health",
-                f'Push a result for a member whose pool\'s check is `type = "{CheckType.PASSIVE}"`; it goes '
-                "through rise and fall like a probe's, and answers with the member's health after it",
-                (pool, ADDRESS),
-                member_health,
-                (*WRITE, 404, 409),
-                body=request_body("HealthResult", {"ok": False, "reason": "overloaded"}),
-                conflict="the member's check is not passive (`field` is check)",
-            ),
-        },
-    }
+    return (
+        operation(
+            "get_pool_health",
+            "health",
+            "Every member's health, whether DNS hands it out now, and a summary",
+            (pool,),
+            ok(ref("PoolHealth"), headers=NO_STORE),
+            (*READ, 404),
+        ),
+        operation(
+            "get_member_health",
+            "health",
+            "One member's health: state, last transition and its reason, last result and latency",
+            (pool, ADDRESS),
+            member_health,
+            (*READ, 404),
+        ),
+        operation(
+            "push_health_result",
+            "health",
+            f'Push a result for a member whose pool\'s check is `type = "{CheckType.PASSIVE}"`; it goes '
+            "through rise and fall like a probe's, and answers with the member's health after it",
+            (pool, ADDRESS),
+            member_health,
+            (*WRITE, 404, 409),
+            body=request_body("HealthResult", {"ok": False, "reason": "overloaded"}),
+            conflict="the member's check is not passive (`field` is check)",
+        ),
+    )
 
 
-def log_paths() -> Paths:
+def log_operations() -> tuple[Operation, ...]:
     after = query_parameter("after", "entries after this id (the `next` link carries it)", 0, 2**63 - 1)
     limit = query_parameter(
         "limit", f"entries per page, {changes.DEFAULT_LIMIT} by default", 1, changes.MAX_LIMIT
     )
-    return {
-        f"{API_PREFIX}/zones": {
-            "get": operation(
-                "list_zones",
-                "zones",
-                "The served zones with their serials, and the snapshot revision each DNS process serves",
-                (),
-                ok(ref("Zones")),
-                READ,
-            ),
-        },
-        f"{API_PREFIX}/changes": {
-            "get": operation(
-                "list_changes",
-                "changes",
-                "The change log, oldest first, a page at a time",
-                (after, limit),
-                ok(ref("ChangesPage")),
-                (*READ, 400),
-            ),
-        },
-    }
+    return (
+        operation(
+            "list_zones",
+            "zones",
+            "The served zones with their serials, and the snapshot revision each DNS process serves",
+            (),
+            ok(ref("Zones")),
+            READ,
+        ),
+        operation(
+            "list_changes",
+            "changes",
+            "The change log, oldest first, a page at a time",
+            (after, limit),
+            ok(ref("ChangesPage")),
+            (*READ, 400),
+        ),
+    )
 
 
-def open_paths() -> Paths:
+def open_operations() -> tuple[Operation, ...]:
     alive = schemas.closed({"status": {"type": "string", "const": "alive"}}, ["status"])
     not_ready = problem("not ready: `failed` names the conditions that do not hold, `detail` says why", 503)
     not_ready["content"][PROBLEM_TYPE]["schema"] = {
@@ -416,34 +419,24 @@ def open_paths() -> Paths:
         "text/plain": {"schema": {"type": "string"}},
         "application/openmetrics-text": {"schema": {"type": "string"}},
     }
-    return {
-        OPENAPI_PATH: {
-            "get": open_operation(
-                "get_openapi",
-                "This document (OpenAPI 3.1)",
-                {"200": content({"schema": {"type": "object"}}, "OK")},
-            ),
-        },
-        "/metrics": {
-            "get": open_operation(
-                "get_metrics",
-                "Prometheus metrics: the text format, or OpenMetrics if the Accept header asks for it",
-                {"200": {"description": "OK", "headers": NO_STORE, "content": metrics}},
-            ),
-        },
-        "/healthz": {
-            "get": open_operation(
-                "get_healthz", "Liveness: 200 while the process runs", ok(alive, headers=NO_STORE)
-            ),
-        },
-        "/readyz": {
-            "get": open_operation(
-                "get_readyz",
-                "Readiness: zones loaded, DNS listening, store reachable, snapshot current",
-                {**ok(ref("Readiness"), headers=NO_STORE), "503": not_ready},
-            ),
-        },
-    }
+    return (
+        open_operation(
+            "get_openapi",
+            "This document (OpenAPI 3.1)",
+            {"200": content({"schema": {"type": "object"}}, "OK")},
+        ),
+        open_operation(
+            "get_metrics",
+            "Prometheus metrics: the text format, or OpenMetrics if the Accept header asks for it",
+            {"200": {"description": "OK", "headers": NO_STORE, "content": metrics}},
+        ),
+        open_operation("get_healthz", "Liveness: 200 while the process runs", ok(alive, headers=NO_STORE)),
+        open_operation(
+            "get_readyz",
+            "Readiness: zones loaded, DNS listening, store reachable, snapshot current",
+            {**ok(ref("Readiness"), headers=NO_STORE), "503": not_ready},
+        ),
+    )
 
 
 # Building blocks
@@ -477,7 +470,7 @@ def operation(
 
 
 def open_operation(operation_id: str, summary: str, responses: Responses) -> Operation:
-    """An operation anyone may call, without a token (gslb/api/app.py ``OPEN_PATHS``)."""
+    """An operation anyone may call, without a token (gslb/api/routes.py ``OPEN_PATHS``)."""
     return {
         "operationId": operation_id,
         "summary": summary,
@@ -577,7 +570,7 @@ async def serve(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_KEY], content_type=JSON_TYPE)
 
 
-def add_routes(app: web.Application) -> None:
-    """Serve the document, rendered once: it depends on nothing but the code."""
-    app[OPENAPI_KEY] = json.dumps(document()).encode()
-    app.router.add_get(OPENAPI_PATH, serve, allow_head=False)
+def setup(app: web.Application, routes: Iterable[Routed]) -> None:
+    """Keep the document of ``routes`` in the API's application, rendered once: it depends on
+    nothing but the code."""
+    app[OPENAPI_KEY] = json.dumps(document(routes)).encode()

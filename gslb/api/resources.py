@@ -2,7 +2,7 @@
 
 The three behave alike, so one set of handlers serves them, each made for a ``Kind``: its URL,
 its JSON (gslb/api/codec.py) and its store calls. Members, the served zones and the change log
-have modules of their own; ``add_routes`` registers them all.
+have modules of their own; gslb/api/routes.py routes to them all.
 
 - ``GET /{kind}s`` lists by name, a page at a time (``limit``, 100 by default; ``next`` links the
   page after, keyed by the last name, like the change log's), ``GET /{kind}s/{name}`` gets one with
@@ -22,8 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
-from gslb.api import changes, members, zones
-from gslb.api.app import API_PREFIX, context, json_body, json_response, query_integer
+from gslb.api import changes, zones
 from gslb.api.codec import (
     Document,
     check_document,
@@ -36,8 +35,10 @@ from gslb.api.codec import (
     pool_document,
     site_document,
 )
+from gslb.api.context import context
 from gslb.api.etags import Conditions, Guard, tagged
 from gslb.api.problems import FieldProblem, Problem, bad_request, invalid, not_found
+from gslb.api.request import API_PREFIX, json_body, json_response, query_integer
 from gslb.api.writes import Translate, write
 from gslb.declare.reader import valid_object_name
 from gslb.model import Check, Pool, Site
@@ -209,25 +210,3 @@ class Handlers(Generic[T]):
             absent_field=absent_field,
             based_on=based_on,
         )
-
-    def routes(self) -> list[web.RouteDef]:
-        collection = f"{API_PREFIX}/{self.kind.collection}"
-        item = f"{collection}/{{name}}"
-        return [
-            web.get(collection, self.list_all, allow_head=False),
-            web.post(collection, self.create),
-            web.get(item, self.get, allow_head=False),
-            web.put(item, self.replace),
-            web.patch(item, self.patch),
-            web.delete(item, self.delete),
-        ]
-
-
-def add_routes(app: web.Application) -> None:
-    """Register sites, checks, pools, members, zones and the change log on the API's application."""
-    app.router.add_routes(Handlers(SITES).routes())
-    app.router.add_routes(Handlers(CHECKS).routes())
-    app.router.add_routes(Handlers(POOLS).routes())
-    members.add_routes(app)
-    zones.add_routes(app)
-    changes.add_routes(app)

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gslb.api.app import actor, context
+from gslb.api.context import context
 from gslb.api.problems import Problem
+from gslb.api.request import actor
 from gslb.errors import PreconditionError, StoreError
 from gslb.store import Outcome
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from gslb.api.app import API_PREFIX, context, json_response
+from gslb.api.context import context
+from gslb.api.request import json_response
 from gslb.declare.apply import static_owner_names
 from gslb.dns.zonefile import LoadedZone
 
@@ -47,6 +48,6 @@ async def list_zones(request: web.Request) -> web.Response:
     return json_response({"zones": zones, "revisions": api.revisions(), "store_revision": store_revision})
 
 
-def add_routes(app: web.Application) -> None:
+def setup(app: web.Application) -> None:
+    """Keep the served names in the API's application, for its pool writes."""
     app[SERVED_NAMES] = ServedNames()
-    app.router.add_get(f"{API_PREFIX}/zones", list_zones, allow_head=False)

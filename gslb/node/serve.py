@@ -15,8 +15,9 @@ from pathlib import Path
 
 from gslb import log
 from gslb.answer.server import DnsServer, SnapshotHolder
-from gslb.api.app import ApiContext, ApiServer, create_app
+from gslb.api.app import ApiServer, create_app
 from gslb.api.auth import TokenTable
+from gslb.api.context import ApiContext
 from gslb.api.metrics import DnsCounts
 from gslb.config import Settings
 from gslb.declare.apply import apply as apply_declarations

@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 
 from gslb.answer.server import check_free
 from gslb.api import observe
-from gslb.api.app import ApiContext, ApiServer, create_app
+from gslb.api.app import ApiServer, create_app
 from gslb.api.auth import TokenTable
+from gslb.api.context import ApiContext
 from gslb.api.metrics import DnsCounts, WorkerTally
 from gslb.api.observe import Check
 from gslb.config import Settings

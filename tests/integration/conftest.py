@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gslb.api.auth import ApiToken, Role, token_hash
+from gslb.tokens import ApiToken, Role, token_hash
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 from tests.integration.server import GslbProcess
 from tests.integration.stores import database, store  # noqa: F401 - the store tests' fixtures, shared
