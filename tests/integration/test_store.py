@@ -38,7 +38,7 @@ from gslb.model import (
     Site,
 )
 from gslb.store import Action, ObjectType, Store, StoreDelta, rows
-from gslb.store import repository as repository_module
+from gslb.store import writes as writes_module
 from tests.integration.stores import WIPE
 
 
@@ -421,7 +421,8 @@ def test_a_failure_half_way_through_apply_rolls_everything_back(
 ) -> None:
     """Without the checks, the database's own constraint stops the write after others succeeded."""
     store.apply_inventory(INVENTORY, "test")
-    monkeypatch.setattr(repository_module, "check_inventory", lambda inventory: None)
+    skipped: list[Inventory] = []
+    monkeypatch.setattr(writes_module, "check_inventory", skipped.append)
     bad = Pool("zzz", names=("zzz.gslb.example.test.",), members=(Member("ams", "192.0.2.1", weight=5000),))
     desired = Inventory(
         sites=(replace(AMS, region="moved"), NYC, LON, Site("new")),
@@ -433,6 +434,7 @@ def test_a_failure_half_way_through_apply_rolls_everything_back(
     with unchanged(store), pytest.raises(InvalidError, match=message) as refused:
         store.apply_inventory(desired, "test")
     assert refused.value.object_type == "pool" and refused.value.object_name == "zzz"
+    assert skipped == [desired]  # the store's checks were skipped, not passed
     assert "INSERT INTO sites" in seen and "UPDATE pools SET" in seen and "INSERT INTO pool_names" in seen
 
 
@@ -448,10 +450,11 @@ def test_any_exception_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch)
             raise RuntimeError("disk on fire")
         real(*args)
 
-    monkeypatch.setattr(repository_module, "fill_pool", failing)
+    monkeypatch.setattr(writes_module, "fill_pool", failing)
     desired = replace(INVENTORY, pools=(replace(WWW, ttl=1), replace(SORRY, ttl=1)))
     with unchanged(store), pytest.raises(RuntimeError, match="disk on fire"):
         store.apply_inventory(desired, "test")
+    assert calls == 2
 
 
 def test_change_log_records_who_did_what_and_pages(store: Store) -> None:
@@ -662,11 +665,18 @@ def test_check_writes_and_refusals(store: Store) -> None:
 def test_a_check_the_database_refuses_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the store's own checks, the constraints of the checks table refuse it."""
     store.apply_inventory(INVENTORY, "test")
-    monkeypatch.setattr(repository_module, "check_problems", lambda check: [])
+    skipped: list[Check] = []
+
+    def no_problems(check: Check) -> list[InvalidError]:
+        skipped.append(check)
+        return []
+
+    monkeypatch.setattr(writes_module, "check_problems", no_problems)
     with unchanged(store), pytest.raises(InvalidError, match="check 'tcp': refused by the database"):
         store.put_check(Check("tcp", CheckType.TCP), "t")
     with unchanged(store), pytest.raises(InvalidError, match="check 'slow': refused by the database"):
         store.put_check(Check("slow", CheckType.HTTP, timeout=3.0), "t")
+    assert [check.name for check in skipped] == ["tcp", "slow"]
 
 
 def test_patch_member_sets_and_clears_the_override(store: Store) -> None:
