@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
-from typing import Literal, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from gslb.errors import ConflictError, InvalidError, NotFoundError, PreconditionError
-from gslb.model import AdminState, Check, CheckOverrides, HealthOverride, Inventory, Member, Pool, Site
+from gslb.model import Check, Inventory, Member, Pool, Site
 from gslb.store.edits import Edit, Outcome, check_edits, inventory_edits, pool_edits, site_edits
 from gslb.store.rows import (
     check_rows,
@@ -62,14 +61,6 @@ Precondition: TypeAlias = Callable[[T | None], None]
 transaction, after the revision lock and before anything is written, it raises a StoreError
 (usually PreconditionError) to refuse the write. Two writers that read the same object cannot
 both pass it, because the second runs its test only once the first has committed."""
-
-
-class _Keep(Enum):
-    KEEP = "keep"
-
-
-KEEP = _Keep.KEEP
-"""``patch_member``'s default for a field that may be set to None: leave it as it is."""
 
 
 class Writes(Transactions):
@@ -189,9 +180,9 @@ class Writes(Transactions):
     def put_pool(self, pool: Pool, actor: str, precondition: Precondition[Pool] | None = None) -> Outcome:
         """Create the pool or replace it whole, members included."""
         with self._writing(actor) as write:
-            if precondition is not None:
-                precondition(_stored_pool(write, pool.name))
-            _put_pool(write, pool)
+            row = _pool_row(write, pool.name)
+            _test(precondition, pool_value(row) if row else None)
+            _put_pool(write, pool, row)
         return write.result()
 
     def delete_pool(self, name: str, actor: str, precondition: Precondition[Pool] | None = None) -> Outcome:
@@ -220,38 +211,6 @@ class Writes(Transactions):
             _test(precondition, stored)
             others = tuple(m for m in current.members if m.address != member.address)
             _put_member(write, current, replace(current, members=(*others, member)), stored, member)
-        return write.result()
-
-    def patch_member(
-        self,
-        pool: str,
-        address: str,
-        actor: str,
-        *,
-        weight: int | None = None,
-        priority: int | None = None,
-        state: AdminState | None = None,
-        override: HealthOverride | Literal[_Keep.KEEP] | None = KEEP,
-        check_overrides: CheckOverrides | None = None,
-        precondition: Precondition[Member] | None = None,
-    ) -> Outcome:
-        """Change some fields of one member (drain it, re-weigh it, force it down), leaving the
-        others. ``override=None`` clears the override; ``check_overrides=CheckOverrides()`` clears
-        the member's check parameters."""
-        with self._writing(actor) as write:
-            current = _read_pool(write, pool)
-            _test(precondition, _stored_member(current, address))
-            member = _current_member(current, address)
-            patched = replace(
-                member,
-                weight=member.weight if weight is None else weight,
-                priority=member.priority if priority is None else priority,
-                state=member.state if state is None else state,
-                override=member.override if override is KEEP else override,
-                check_overrides=member.check_overrides if check_overrides is None else check_overrides,
-            )
-            members = tuple(patched if m.address == address else m for m in current.members)
-            _put_member(write, current, replace(current, members=members), member, patched)
         return write.result()
 
     def delete_member(
@@ -345,9 +304,9 @@ def _flush_pools(write: Write, batch: list[str]) -> None:
         batch.clear()
 
 
-def _put_pool(write: Write, pool: Pool, stored: PoolRow | _Keep | None = KEEP) -> None:
-    """Validate ``pool`` against what is stored, then write whatever differs. ``stored``: the
-    pool's row as this transaction read it already (None: there is none), else read here."""
+def _put_pool(write: Write, pool: Pool, row: PoolRow | None) -> None:
+    """Validate ``pool`` against what is stored, then write whatever differs. ``row``: the pool's
+    row as this transaction read it (``_pool_row``; None: there is none)."""
     session = write.session
     problems = pool_problems(pool)
     referenced = {m.site for m in pool.members} | set(pool.site_order)
@@ -372,7 +331,6 @@ def _put_pool(write: Write, pool: Pool, stored: PoolRow | _Keep | None = KEEP) -
     if owners:
         taken = ", ".join(f"{owner} (pool {other!r})" for owner, other in sorted(owners))
         raise ConflictError("pool", pool.name, f"names already taken: {taken}", "names")
-    row = pool_rows(session, pool.name).get(pool.name) if isinstance(stored, _Keep) else stored
     write.edits = pool_edits(pool_value(row) if row else None, pool)
     if not write.edits:
         return
@@ -392,9 +350,8 @@ def _test(precondition: Precondition[T] | None, current: T | None) -> None:
         precondition(current)
 
 
-def _stored_pool(write: Write, name: str) -> Pool | None:
-    row = pool_rows(write.session, name).get(name)
-    return pool_value(row) if row is not None else None
+def _pool_row(write: Write, name: str) -> PoolRow | None:
+    return pool_rows(write.session, name).get(name)
 
 
 def _put_member(write: Write, current: Pool, pool: Pool, stored: Member | None, member: Member) -> None:
@@ -413,7 +370,7 @@ def _put_member(write: Write, current: Pool, pool: Pool, stored: Member | None, 
         or stored.override != member.override
         or stored.check_overrides != member.check_overrides
     ):
-        _put_pool(write, pool)
+        _put_pool(write, pool, _pool_row(write, pool.name))
         return
     raise_problems(pool_problems(pool))
     write.edits = pool_edits(current, pool)
