@@ -6,19 +6,21 @@ Every write is one transaction that starts by bumping the store revision
 state another is changing. A write that turns out to change nothing rolls back, bump included;
 any error rolls back everything, so a refused write leaves the store exactly as it was.
 
-``Store`` is put together from its reads (``reads.py``) and its writes (``writes.py``), which
-share the engine and the transactions (``transactions.py``).
+``Store`` is put together from its reads (``reads.py``), its writes of one object
+(``writes.py``) and of a whole inventory (``inventory.py``), which share the engine and the
+transactions (``transactions.py``).
 """
 
 from __future__ import annotations
 
+from gslb.store.inventory import InventoryWrites
 from gslb.store.reads import DELTA_LIMIT, Reads, StoreDelta
 from gslb.store.writes import Precondition, Writes
 
 __all__ = ["DELTA_LIMIT", "Precondition", "Store", "StoreDelta", "open_store"]
 
 
-class Store(Reads, Writes):
+class Store(Reads, Writes, InventoryWrites):
     """Sites, pools and members in a SQL database, read whole and written transactionally."""
 
 

@@ -1,20 +1,20 @@
-"""The store's writes: a whole inventory (``gslb apply``) or one site, check, pool or member (the
-admin API), each one transaction (``Transactions._writing``) that validates against what is stored,
-writes only what differs and logs it as edits.
+"""The store's writes of one site, check, pool or member (what the admin API sends): each one
+transaction (``Transactions._writing``) that tests its precondition, validates against what is
+stored, writes only what differs and logs it as edits. A whole inventory is ``inventory.py``'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeAlias, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from gslb.errors import ConflictError, InvalidError, NotFoundError, PreconditionError
-from gslb.model import Check, Inventory, Member, Pool, Site
-from gslb.store.edits import Edit, Outcome, check_edits, inventory_edits, pool_edits, site_edits
+from gslb.errors import ConflictError, NotFoundError
+from gslb.model import Check, Member, Pool, Site
+from gslb.store.edits import Outcome, check_edits, pool_edits, site_edits
 from gslb.store.rows import (
     check_rows,
     check_value,
@@ -24,16 +24,13 @@ from gslb.store.rows import (
     pool_rows,
     pool_value,
     read_pools,
-    release_names,
     site_rows,
     site_value,
     update_member_fields,
 )
 from gslb.store.rules import (
-    check_inventory,
     check_problems,
     check_use_problems,
-    fallback_order,
     member_name,
     pool_problems,
     raise_problems,
@@ -51,10 +48,6 @@ from gslb.store.tables import (
 )
 from gslb.store.transactions import Transactions, Write
 
-FLUSH_BATCH = 500
-"""Pools written per flush by apply_inventory: one INSERT per table and batch, not per pool."""
-BATCH_PREFIX = "one of "
-
 T = TypeVar("T")
 Precondition: TypeAlias = Callable[[T | None], None]
 """A conditional write's test: given the object as stored (None: absent) inside the write
@@ -65,45 +58,6 @@ both pass it, because the second runs its test only once the first has committed
 
 class Writes(Transactions):
     """What ``Store`` writes."""
-
-    def apply_inventory(
-        self, inventory: Inventory, actor: str, planned: Sequence[Edit] | None = None
-    ) -> Outcome:
-        """Make the store hold exactly ``inventory``, writing only what differs.
-
-        Applying the same inventory again changes nothing and keeps the revision. ``planned``: the
-        edits a plan showed (``inventory_edits`` against an earlier read); if the write would make
-        any others, because the store changed since, it writes nothing (PreconditionError).
-        """
-        check_inventory(inventory)
-        try:
-            return self._apply_inventory(inventory, actor, FLUSH_BATCH, planned)
-        except InvalidError as exc:
-            if not exc.object_name.startswith(BATCH_PREFIX):
-                raise
-            # The database refused one pool of a batch: write again a pool at a time (all or
-            # nothing, as before), so that the error names that pool.
-            return self._apply_inventory(inventory, actor, 1, planned)
-
-    def _apply_inventory(
-        self, inventory: Inventory, actor: str, batch: int, planned: Sequence[Edit] | None
-    ) -> Outcome:
-        with self._writing(actor) as write:
-            current_sites, current_pools = site_rows(write.session), pool_rows(write.session)
-            current_checks = check_rows(write.session)
-            current = Inventory(
-                tuple(site_value(r) for r in current_sites.values()),
-                tuple(pool_value(r) for r in current_pools.values()),
-                tuple(check_value(r) for r in current_checks.values()),
-            )
-            write.edits = inventory_edits(current, inventory)
-            if planned is not None and write.edits != list(planned):
-                detail = "changed since the plan was made: plan again"
-                raise PreconditionError("store", "declarations", detail)
-            if write.edits:
-                stored = _Stored(current_sites, current_pools, current_checks)
-                _write_inventory(write, inventory.normalized(), stored, batch)
-        return write.result()
 
     def put_site(self, site: Site, actor: str, precondition: Precondition[Site] | None = None) -> Outcome:
         """Create the site or replace all its fields."""
@@ -224,84 +178,6 @@ class Writes(Transactions):
             members = tuple(m for m in current.members if m.address != address)
             _put_pool(write, replace(current, members=members), row)
         return write.result()
-
-
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    """The rows an inventory write starts from, by name; the write adds the rows it creates."""
-
-    sites: dict[str, SiteRow]
-    pools: dict[str, PoolRow]
-    checks: dict[str, CheckRow]
-
-
-def _write_inventory(write: Write, inventory: Inventory, stored: _Stored, batch_size: int) -> None:
-    """Write a validated inventory in an order every constraint accepts at every step.
-
-    Sites and checks first (pools refer to them), then pools in fallback order, then deletions:
-    pools before the pools they fall back to, and checks and sites last, once nothing uses them.
-    """
-    session = write.session
-    sites, pools, checks = stored.sites, stored.pools, stored.checks
-    for site in inventory.sites:
-        site_row = sites.get(site.name)
-        if site_row is None or site_value(site_row) != site:
-            if site_row is None:
-                site_row = sites[site.name] = SiteRow()
-                session.add(site_row)
-            write.about("site", site.name)
-            fill_site(session, site_row, site)
-            session.flush()
-    for check in inventory.checks:
-        check_row = checks.get(check.name)
-        if check_row is None or check_value(check_row) != check:
-            if check_row is None:
-                check_row = checks[check.name] = CheckRow()
-                session.add(check_row)
-            write.about("check", check.name)
-            fill_check(check_row, check)
-            session.flush()
-    wanted = {p.name: p for p in inventory.pools}
-    for name, existing in pools.items():
-        # An owner name can move between pools: the pool losing it lets go first.
-        write.about("pool", name)
-        release_names(existing, set(wanted[name].names) if name in wanted else set())
-        session.flush()
-    batch: list[str] = []
-    for name in fallback_order({p.name: p.fallback for p in inventory.pools}):
-        pool, pool_row = wanted[name], pools.get(name)
-        if pool_row is None or pool_value(pool_row) != pool:
-            if pool_row is None:
-                pool_row = pools[name] = PoolRow()
-                session.add(pool_row)
-            fallback = pools[pool.fallback] if pool.fallback else None
-            fill_pool(session, pool_row, pool, sites, fallback, checks)
-            batch.append(name)
-            if len(batch) >= batch_size:
-                _flush_pools(write, batch)
-    _flush_pools(write, batch)
-    leaving = {n: (r.fallback.name if r.fallback else None) for n, r in pools.items() if n not in wanted}
-    for name in reversed(fallback_order(leaving)):
-        write.about("pool", name)
-        session.delete(pools[name])
-        session.flush()
-    for name in checks.keys() - {c.name for c in inventory.checks}:
-        write.about("check", name)
-        session.delete(checks[name])
-        session.flush()
-    kept = {s.name for s in inventory.sites}
-    for name in sites.keys() - kept:
-        write.about("site", name)
-        session.delete(sites[name])
-        session.flush()
-
-
-def _flush_pools(write: Write, batch: list[str]) -> None:
-    """Send the pools written so far in one flush: the ORM batches their INSERTs."""
-    if batch:
-        write.about("pool", batch[0] if len(batch) == 1 else f"{BATCH_PREFIX}{batch[0]}..{batch[-1]}")
-        write.session.flush()
-        batch.clear()
 
 
 def _put_pool(write: Write, pool: Pool, row: PoolRow | None) -> None:

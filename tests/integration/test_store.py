@@ -38,6 +38,7 @@ from gslb.model import (
     Site,
 )
 from gslb.store import Action, ObjectType, Store, StoreDelta, rows
+from gslb.store import inventory as inventory_module
 from gslb.store import writes as writes_module
 from tests.integration.stores import WIPE, patch_member
 
@@ -422,7 +423,7 @@ def test_a_failure_half_way_through_apply_rolls_everything_back(
     """Without the checks, the database's own constraint stops the write after others succeeded."""
     store.apply_inventory(INVENTORY, "test")
     skipped: list[Inventory] = []
-    monkeypatch.setattr(writes_module, "check_inventory", skipped.append)
+    monkeypatch.setattr(inventory_module, "check_inventory", skipped.append)
     bad = Pool("zzz", names=("zzz.gslb.example.test.",), members=(Member("ams", "192.0.2.1", weight=5000),))
     desired = Inventory(
         sites=(replace(AMS, region="moved"), NYC, LON, Site("new")),
@@ -450,7 +451,7 @@ def test_any_exception_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch)
             raise RuntimeError("disk on fire")
         real(*args)
 
-    monkeypatch.setattr(writes_module, "fill_pool", failing)
+    monkeypatch.setattr(inventory_module, "fill_pool", failing)
     desired = replace(INVENTORY, pools=(replace(WWW, ttl=1), replace(SORRY, ttl=1)))
     with unchanged(store), pytest.raises(RuntimeError, match="disk on fire"):
         store.apply_inventory(desired, "test")
