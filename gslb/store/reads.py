@@ -47,11 +47,10 @@ class Reads(Transactions):
         its ``PRAGMA data_version``, which moves whenever another connection commits; None where
         there is none (PostgreSQL, an in-memory database): ask ``revision``.
 
-        The answering process polls the store every 25 ms, and each revision query, sent to a
-        thread to keep the event loop free, held the interpreter lock for about a millisecond: 4 %
-        of the process, in bursts that reached the latency tail. This is a few microseconds on a
-        connection of its own (file times were tried: two commits in one tick of the file
-        system's clock left them alone)."""
+        Readers poll often, and a revision query, sent to a thread to keep the event loop free,
+        holds the interpreter lock the answering process needs; this asks SQLite itself, on a
+        connection of its own. (File times cannot stand in: two commits in one tick of the file
+        system's clock leave them alone.) The measurements are in bench/README.md."""
         database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         if not database or database == ":memory:":
             return None
@@ -95,7 +94,7 @@ class Reads(Transactions):
 
     def pools_after(self, after: str, limit: int) -> tuple[Pool, ...]:
         """Up to ``limit`` pools named after ``after``, by name: one page of a listing, read
-        without the rest (at 100,000 pools the whole list is 50 MB of JSON)."""
+        without the rest (a large store's whole list is far too big for one response)."""
         with self._reading(), Session(self._reader) as session:
             names = pool_names_after(session, after, limit)
             return tuple(sorted(read_pools(session, names), key=lambda p: p.name))
@@ -115,7 +114,7 @@ class Reads(Transactions):
         """
         # Ordered by revision first (ids grow with revisions, so the order is the same) so that
         # the revision index serves both the range and the order: ordered by id alone, SQLite
-        # walked the whole log by its primary key, 28 ms at 100,000 entries.
+        # walked the whole log by its primary key (bench/README.md).
         touched = (
             select(ChangeRow.object_type, ChangeRow.object_name)
             .where(ChangeRow.revision > after)

@@ -190,7 +190,7 @@ def _put_pool(write: Write, pool: Pool, row: PoolRow | None) -> None:
     fallbacks: dict[str, str | None] = {}
     if pool.fallback is not None:
         # Every pool's link, for the loop check: only a pool that falls back can close a loop,
-        # and reading 100,000 links for each member write would cost more than the write.
+        # and reading every pool's link for each member write would cost more than the write.
         target = aliased(PoolRow)
         links = select(PoolRow.name, target.name).outerjoin(target, PoolRow.fallback_id == target.id)
         fallbacks = dict(session.execute(links).all())
@@ -236,9 +236,8 @@ def _put_member(write: Write, current: Pool, pool: Pool, stored: Member | None, 
     Draining, enabling, re-weighing a member (the writes automation sends most) change only its
     row's weight, priority and state: nothing another object refers to, so only the pool's own
     rules can refuse them, and one UPDATE writes them. Through the ORM the same write loaded the
-    pool's object graph and flushed it: 4-5 ms holding the interpreter lock in the answering
-    process, where the UDP thread waits for it (bench/write_stalls.py). Anything else takes
-    ``_put_pool``.
+    pool's object graph and flushed it, holding the interpreter lock in the answering process,
+    where the UDP thread waits for it (bench/README.md). Anything else takes ``_put_pool``.
     """
     if (
         stored is None
