@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,11 @@ def change_latencies(url: str, port: int, pools: int, changes: int, rng: random.
             index = rng.randrange(pools)
             name, address = f"p{index}.{ZONE}.", str(ipaddress.IPv4Address(0xC6120000 + 2 * index))
             for state, expected in ((AdminState.DISABLED, 1), (AdminState.ENABLED, 2)):
-                store.patch_member(f"p{index}", address, "bench", state=state)
+                pool = store.pool(f"p{index}")
+                member = next(m for m in pool.members if m.address == address) if pool else None
+                if member is None:
+                    raise RuntimeError(f"no member {address} in pool p{index}")
+                store.put_member(f"p{index}", replace(member, state=state), "bench")
                 committed = time.perf_counter()
                 while ask(sock, port, name) != expected:
                     if time.perf_counter() - committed > 30:

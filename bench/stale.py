@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -395,7 +395,11 @@ def store_stand_in(db_url: str) -> Withdrawer:
     def write(address: str, state: AdminState) -> None:
         store = open_store(db_url)
         try:
-            store.patch_member(POOL, address, ACTOR, state=state)
+            pool = store.pool(POOL)
+            member = next(m for m in pool.members if m.address == address) if pool else None
+            if member is None:
+                raise RuntimeError(f"no member {address} in pool {POOL!r}")
+            store.put_member(POOL, replace(member, state=state), ACTOR)
         finally:
             store.dispose()
 

@@ -81,5 +81,5 @@ class ChangeFeed:
 
     def everything(self) -> tuple[int, Inventory]:
         """The whole inventory with its revision: one consistent read (blocking)."""
-        with gcpause.paused():  # 100,000 pools are a million objects, and no cycles
+        with gcpause.paused():  # a large inventory is many objects, and no cycles to collect
             return self.store.load()

@@ -12,14 +12,20 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from gslb.store import Store, open_store
+from gslb.errors import NotFoundError
+from gslb.model import Member
+from gslb.store import Outcome, Store, open_store
+from gslb.store.repository import Precondition
+from gslb.store.rules import member_name
 
 POSTGRES_URL = os.environ.get("GSLB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
@@ -87,3 +93,31 @@ def store(database: str) -> Iterator[Store]:
             for statement in WIPE:
                 connection.execute(text(statement))
         yield opened
+
+
+def patch_member(
+    store: Store,
+    pool: str,
+    address: str,
+    actor: str,
+    *,
+    precondition: Precondition[Member] | None = None,
+    **fields: Any,
+) -> Outcome:
+    """Change some fields of one stored member (``Member``'s, by name), leaving the others, as the
+    API's PATCH does: ``put_member`` of the member as read, with ``fields`` replaced.
+
+    The member must be there when the write runs: the precondition (if any) is tested first, as the
+    store tests every precondition, then a missing member is refused (NotFoundError), and nothing
+    is written. A missing pool is the store's NotFoundError."""
+    stored = store.pool(pool)
+    member = next((m for m in stored.members if m.address == address), None) if stored else None
+    patched = replace(member, **fields) if member else Member("", address)  # never written
+
+    def test(current: Member | None) -> None:
+        if precondition is not None:
+            precondition(current)
+        if current is None:
+            raise NotFoundError("member", member_name(pool, address), "no such member")
+
+    return store.put_member(pool, patched, actor, test)

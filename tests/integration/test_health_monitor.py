@@ -24,6 +24,7 @@ from gslb.model import Check, CheckOverrides, CheckType, HealthOverride, Invento
 from gslb.store import open_store
 from harness.process import free_port
 from tests.integration import test_probes
+from tests.integration.stores import patch_member
 from tests.integration.test_probes import HttpTarget
 
 # The self-signed HTTPS target of the probe tests, as fixtures of this module too.
@@ -267,7 +268,7 @@ def test_the_health_process_follows_the_store_and_reports_each_change(tmp_path: 
             await until(lambda: bool(reports) and reports[-1] == {("web", DOWN)}, seconds=10)
             assert all(down <= {("web", DOWN)} for down in reports)  # UP was never withdrawn
             with open_store(url) as store:
-                store.patch_member("web", UP, "test", override=HealthOverride.FORCE_DOWN)
+                patch_member(store, "web", UP, "test", override=HealthOverride.FORCE_DOWN)
             await until(lambda: reports[-1] == {("web", DOWN), ("web", UP)}, seconds=10)
         child = process._child
         await process.stop()

@@ -37,6 +37,7 @@ from gslb.store import Store, open_store
 from tests.conftest import EXAMPLE_ZONES, ROOT
 from tests.integration.dnsclient import ask
 from tests.integration.server import GslbProcess
+from tests.integration.stores import patch_member
 
 POOL_DATA = ROOT / "tests" / "data" / "pools"
 LIVE_POOLS = POOL_DATA / "live.toml"
@@ -296,7 +297,7 @@ def test_priority_tiers_fail_over_within_100_ms_of_a_store_write(live: Deploymen
 
     def write(address: str, state: AdminState, expected: set[str]) -> None:
         off_phase_pause(rng)
-        store.patch_member("tiers", address, ACTOR, state=state)
+        patch_member(store, "tiers", address, ACTOR, state=state)
         committed = time.perf_counter()
         latencies.append(seconds_until(serving(server, TIERS, expected), committed))
 
@@ -309,7 +310,7 @@ def test_priority_tiers_fail_over_within_100_ms_of_a_store_write(live: Deploymen
             write(first[1], AdminState.ENABLED, set(first))
     finally:
         for address in first:  # a no-op write (no new revision) when the test got to the end
-            store.patch_member("tiers", address, ACTOR, state=AdminState.ENABLED)
+            patch_member(store, "tiers", address, ACTOR, state=AdminState.ENABLED)
     report = latency_report("store write -> answers", latencies, server)
     print(f"\n{report}")
     assert max(latencies) < VISIBLE_WITHIN, report

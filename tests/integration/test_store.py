@@ -38,8 +38,9 @@ from gslb.model import (
     Site,
 )
 from gslb.store import Action, ObjectType, Store, StoreDelta, rows
-from gslb.store import repository as repository_module
-from tests.integration.stores import WIPE
+from gslb.store import inventory as inventory_module
+from gslb.store import writes as writes_module
+from tests.integration.stores import WIPE, patch_member
 
 
 def writes(store: Store) -> list[str]:
@@ -170,7 +171,7 @@ def test_every_commit_moves_a_sqlite_files_change_marker(store: Store) -> None:
     store.revision()
     assert not store.apply_inventory(INVENTORY, "test").changed
     assert store.change_marker() == after_write
-    store.patch_member("www", INVENTORY.pools[0].members[0].address, "test", weight=7)
+    patch_member(store, "www", INVENTORY.pools[0].members[0].address, "test", weight=7)
     assert store.change_marker() != after_write
     with Store.open("sqlite://") as in_memory:
         assert in_memory.change_marker() is None  # no file to look at
@@ -243,8 +244,8 @@ def test_each_write_bumps_the_revision_once(store: Store) -> None:
     assert store.put_check(HTTP_ROOT, "t").revision == 6
     assert store.put_pool(WWW, "t").revision == 7
     assert store.put_member("www", Member("lon", "192.0.2.99"), "t").revision == 8
-    assert store.patch_member("www", "192.0.2.99", "t", weight=5, state=AdminState.DISABLED).revision == 9
-    assert store.patch_member("www", "192.0.2.99", "t", weight=5).revision == 9
+    assert patch_member(store, "www", "192.0.2.99", "t", weight=5, state=AdminState.DISABLED).revision == 9
+    assert patch_member(store, "www", "192.0.2.99", "t", weight=5).revision == 9
     assert store.delete_member("www", "192.0.2.99", "t").revision == 10
     assert store.delete_pool("www", "t").revision == 11
     assert store.delete_site("nyc", "t").revision == 12
@@ -258,7 +259,7 @@ def test_each_write_bumps_the_revision_once(store: Store) -> None:
 def test_member_writes_touch_one_member(store: Store) -> None:
     store.apply_inventory(INVENTORY, "test")
     seen = writes(store)
-    store.patch_member("www", "203.0.113.10", "t", state=AdminState.DRAINED, priority=0)
+    patch_member(store, "www", "203.0.113.10", "t", state=AdminState.DRAINED, priority=0)
     store.put_member("www", Member("lon", "192.0.2.77", weight=1000), "t")
     store.delete_member("www", "192.0.2.77", "t")
     assert seen == ["UPDATE members SET", "INSERT INTO members", "DELETE FROM members"]
@@ -273,7 +274,7 @@ def test_a_member_field_write_is_one_update_that_reads_back_as_the_orm_writes_it
     reads the same as plain rows and as ORM rows, and reaches the change log and the delta."""
     start = store.apply_inventory(INVENTORY, "test").revision
     seen = writes(store)
-    store.patch_member("www", "192.0.2.10", "t", weight=5, priority=2, state=AdminState.DISABLED)
+    patch_member(store, "www", "192.0.2.10", "t", weight=5, priority=2, state=AdminState.DISABLED)
     moved = Member("ams", "192.0.2.10", weight=6, priority=2, state=AdminState.DISABLED)
     store.put_member("www", moved, "t")
     assert seen == ["UPDATE members SET", "UPDATE members SET"]
@@ -300,15 +301,15 @@ def test_drain_times_follow_the_state_through_member_field_writes(store: Store) 
         return next(m for m in pool.members if m.address == "192.0.2.10").drained_at
 
     before = time.time()
-    store.patch_member("www", "192.0.2.10", "t", state=AdminState.DRAINED)  # was answered: from now
+    patch_member(store, "www", "192.0.2.10", "t", state=AdminState.DRAINED)  # was answered: from now
     since = drained_at()
     assert since is not None and before <= since <= time.time()
-    store.patch_member("www", "192.0.2.10", "t", weight=7)  # still draining: since then
+    patch_member(store, "www", "192.0.2.10", "t", weight=7)  # still draining: since then
     assert drained_at() == since
-    store.patch_member("www", "192.0.2.10", "t", state=AdminState.ENABLED)
+    patch_member(store, "www", "192.0.2.10", "t", state=AdminState.ENABLED)
     assert drained_at() is None
-    store.patch_member("www", "192.0.2.10", "t", state=AdminState.DISABLED)
-    store.patch_member("www", "192.0.2.10", "t", state=AdminState.DRAINED)  # never answered since
+    patch_member(store, "www", "192.0.2.10", "t", state=AdminState.DISABLED)
+    patch_member(store, "www", "192.0.2.10", "t", state=AdminState.DRAINED)  # never answered since
     assert drained_at() is None
 
 
@@ -324,7 +325,7 @@ def test_a_member_moving_to_another_site_is_checked_like_any_pool_write(store: S
 def test_delta_reads_the_pools_written_since_a_revision(store: Store) -> None:
     start = store.apply_inventory(INVENTORY, "test").revision
     assert store.delta(start) == StoreDelta(start, {})
-    store.patch_member("www", "203.0.113.10", "t", state=AdminState.DRAINED)
+    patch_member(store, "www", "203.0.113.10", "t", state=AdminState.DRAINED)
     store.put_member("sorry", Member("lon", "198.51.100.2"), "t")
     revision, everything = store.load()
     delta = store.delta(start)
@@ -342,7 +343,7 @@ def test_delta_gives_up_on_site_changes_and_long_histories(store: Store) -> None
     assert store.delta(start) is None  # sites shape every topology pool: read everything
     middle = store.revision()
     for weight in (1, 2, 3):
-        store.patch_member("www", "192.0.2.10", "t", weight=weight)
+        patch_member(store, "www", "192.0.2.10", "t", weight=weight)
     assert store.delta(middle, limit=2) is None
     assert store.delta(middle, limit=3) is not None
 
@@ -368,7 +369,7 @@ def test_refused_writes_change_nothing(store: Store) -> None:
         with pytest.raises(NotFoundError, match="pool 'nope'"):
             store.put_member("nope", Member("ams", "192.0.2.1"), "t")
         with pytest.raises(NotFoundError, match=r"member 'www/192.0.2.254'"):
-            store.patch_member("www", "192.0.2.254", "t", weight=1)
+            patch_member(store, "www", "192.0.2.254", "t", weight=1)
         with pytest.raises(NotFoundError, match=r"member 'www/192.0.2.254'"):
             store.delete_member("www", "192.0.2.254", "t")
         taken = r"pool 'other' names: names already taken: www\S+ \(pool 'www'\)"
@@ -383,7 +384,7 @@ def test_refused_writes_change_nothing(store: Store) -> None:
         with pytest.raises(ValidationError, match="fallback pools form a loop"):
             store.put_pool(replace(SORRY, all_down=AllDown.FALLBACK, fallback="www"), "t")
         with pytest.raises(ValidationError, match=r"member 'www/192.0.2.10' weight: -1 is outside"):
-            store.patch_member("www", "192.0.2.10", "t", weight=-1)
+            patch_member(store, "www", "192.0.2.10", "t", weight=-1)
 
 
 def test_site_in_a_site_order_cannot_be_deleted(store: Store) -> None:
@@ -421,7 +422,8 @@ def test_a_failure_half_way_through_apply_rolls_everything_back(
 ) -> None:
     """Without the checks, the database's own constraint stops the write after others succeeded."""
     store.apply_inventory(INVENTORY, "test")
-    monkeypatch.setattr(repository_module, "check_inventory", lambda inventory: None)
+    skipped: list[Inventory] = []
+    monkeypatch.setattr(inventory_module, "check_inventory", skipped.append)
     bad = Pool("zzz", names=("zzz.gslb.example.test.",), members=(Member("ams", "192.0.2.1", weight=5000),))
     desired = Inventory(
         sites=(replace(AMS, region="moved"), NYC, LON, Site("new")),
@@ -433,6 +435,7 @@ def test_a_failure_half_way_through_apply_rolls_everything_back(
     with unchanged(store), pytest.raises(InvalidError, match=message) as refused:
         store.apply_inventory(desired, "test")
     assert refused.value.object_type == "pool" and refused.value.object_name == "zzz"
+    assert skipped == [desired]  # the store's checks were skipped, not passed
     assert "INSERT INTO sites" in seen and "UPDATE pools SET" in seen and "INSERT INTO pool_names" in seen
 
 
@@ -448,16 +451,17 @@ def test_any_exception_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch)
             raise RuntimeError("disk on fire")
         real(*args)
 
-    monkeypatch.setattr(repository_module, "fill_pool", failing)
+    monkeypatch.setattr(inventory_module, "fill_pool", failing)
     desired = replace(INVENTORY, pools=(replace(WWW, ttl=1), replace(SORRY, ttl=1)))
     with unchanged(store), pytest.raises(RuntimeError, match="disk on fire"):
         store.apply_inventory(desired, "test")
+    assert calls == 2
 
 
 def test_change_log_records_who_did_what_and_pages(store: Store) -> None:
     start = datetime.now(UTC)
     store.apply_inventory(Inventory(sites=(AMS, LON), pools=(SORRY,)), "alice")
-    store.patch_member("sorry", "198.51.100.1", "bob", state=AdminState.DRAINED)
+    patch_member(store, "sorry", "198.51.100.1", "bob", state=AdminState.DRAINED)
     store.delete_pool("sorry", "carol")
     log = store.changes()
     assert [(e.revision, e.actor, str(e.edit)) for e in log] == [
@@ -662,11 +666,18 @@ def test_check_writes_and_refusals(store: Store) -> None:
 def test_a_check_the_database_refuses_rolls_back(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the store's own checks, the constraints of the checks table refuse it."""
     store.apply_inventory(INVENTORY, "test")
-    monkeypatch.setattr(repository_module, "check_problems", lambda check: [])
+    skipped: list[Check] = []
+
+    def no_problems(check: Check) -> list[InvalidError]:
+        skipped.append(check)
+        return []
+
+    monkeypatch.setattr(writes_module, "check_problems", no_problems)
     with unchanged(store), pytest.raises(InvalidError, match="check 'tcp': refused by the database"):
         store.put_check(Check("tcp", CheckType.TCP), "t")
     with unchanged(store), pytest.raises(InvalidError, match="check 'slow': refused by the database"):
         store.put_check(Check("slow", CheckType.HTTP, timeout=3.0), "t")
+    assert [check.name for check in skipped] == ["tcp", "slow"]
 
 
 def test_patch_member_sets_and_clears_the_override(store: Store) -> None:
@@ -678,14 +689,14 @@ def test_patch_member_sets_and_clears_the_override(store: Store) -> None:
         return next(m for m in pool.members if m.address == address)
 
     seen = writes(store)
-    store.patch_member("www", "203.0.113.10", "t", override=HealthOverride.FORCE_UP)
+    patch_member(store, "www", "203.0.113.10", "t", override=HealthOverride.FORCE_UP)
     assert member("203.0.113.10").override == HealthOverride.FORCE_UP
     assert member("203.0.113.10").check_overrides == CheckOverrides(port=9000, rise=5)
-    assert store.patch_member("www", "203.0.113.10", "t", weight=7).revision == 3  # override kept
+    assert patch_member(store, "www", "203.0.113.10", "t", weight=7).revision == 3  # override kept
     assert member("203.0.113.10").override == HealthOverride.FORCE_UP
-    store.patch_member("www", "192.0.2.10", "t", override=None)
+    patch_member(store, "www", "192.0.2.10", "t", override=None)
     assert member("192.0.2.10") == Member("ams", "192.0.2.10")
-    store.patch_member("www", "203.0.113.10", "t", override=None, check_overrides=CheckOverrides())
+    patch_member(store, "www", "203.0.113.10", "t", override=None, check_overrides=CheckOverrides())
     assert member("203.0.113.10") == Member("nyc", "203.0.113.10", weight=7)
     assert seen == [
         "UPDATE member_health SET",
@@ -707,12 +718,12 @@ def test_patch_member_sets_and_clears_the_override(store: Store) -> None:
         unchanged(store),
         pytest.raises(ValidationError, match=r"www/192\.0\.2\.10' check_overrides: port 0"),
     ):
-        store.patch_member("www", "192.0.2.10", "t", check_overrides=CheckOverrides(port=0))
+        patch_member(store, "www", "192.0.2.10", "t", check_overrides=CheckOverrides(port=0))
 
 
 def test_delta_loads_everything_after_a_check_change(store: Store) -> None:
     start = store.apply_inventory(CHECKED_INVENTORY, "test").revision
-    store.patch_member("www", "203.0.113.10", "t", override=HealthOverride.FORCE_DOWN)
+    patch_member(store, "www", "203.0.113.10", "t", override=HealthOverride.FORCE_DOWN)
     delta = store.delta(start)
     assert delta is not None and delta.pools == {"www": store.load()[1].pool("www")}
     middle = store.revision()

@@ -17,6 +17,7 @@ import pytest
 from gslb.errors import PreconditionError
 from gslb.model import AdminState, Check, CheckType, Member, Site
 from gslb.store import Outcome, Store
+from tests.integration.stores import patch_member
 from tests.integration.test_store import (
     AMS,
     HTTP_ROOT,
@@ -44,7 +45,7 @@ WRITES: dict[str, tuple[Callable[[Store, Any], Outcome], object]] = {
     "put_member (new)": (lambda s, p: s.put_member("sorry", NEW_MEMBER, "t", p), None),
     "put_member": (lambda s, p: s.put_member("sorry", replace(SORRY.members[0], weight=1), "t", p),
                    SORRY.members[0]),
-    "patch_member": (lambda s, p: s.patch_member("www", "192.0.2.10", "t", weight=7, precondition=p),
+    "patch_member": (lambda s, p: patch_member(s, "www", "192.0.2.10", "t", weight=7, precondition=p),
                      WWW.members[1]),
     "delete_member": (lambda s, p: s.delete_member("www", "192.0.2.10", "t", p), WWW.members[1]),
 }  # fmt: skip

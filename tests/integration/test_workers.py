@@ -44,6 +44,7 @@ from tests.conftest import EXAMPLE_ZONES
 from tests.integration.checked_pools import CHECKED, TcpTarget, checked_zones
 from tests.integration.conftest import ApiTokens
 from tests.integration.server import GslbProcess, free_port
+from tests.integration.stores import patch_member
 
 ZONE_FILE = "gslb.example.test.zone"
 WWW = "www.gslb.example.test."
@@ -240,7 +241,7 @@ def test_a_store_change_reaches_every_worker(node: Node) -> None:
     and tells them when it moved."""
     drained = "192.0.2.10"  # disabled, which withdraws at once (a drain waits for caches to forget)
     with Store.open(node.url) as store:
-        store.patch_member("www", drained, ACTOR, state=AdminState.DISABLED)
+        patch_member(store, "www", drained, ACTOR, state=AdminState.DISABLED)
         revision = store.revision()
         try:
             assert wait_for(
@@ -251,7 +252,7 @@ def test_a_store_change_reaches_every_worker(node: Node) -> None:
                 published = log_lines(node.server, '"snapshot published"', index)
                 assert any(f"revision={revision} " in line for line in published), node.server.log
         finally:
-            store.patch_member("www", drained, ACTOR, state=AdminState.ENABLED)
+            patch_member(store, "www", drained, ACTOR, state=AdminState.ENABLED)
     assert wait_for(lambda: any(drained in addresses(a) for a in ask_many(node.server, WWW)))
 
 
