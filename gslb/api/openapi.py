@@ -3,7 +3,7 @@
 Operators generate clients from it and CI fuzzes the live API against it (schemathesis, with
 schemathesis.toml), so it is built here from the readers' own constants (gslb/api/schemas.py)
 rather than kept as a file that drifts. Its paths are gslb/api/routes.py's table, each route naming
-its operation here; tests/unit/test_api_openapi.py fails when a route is added without its
+its operation here; tests/unit/api/test_openapi.py fails when a route is added without its
 operation here, or an operation outlives its route. Each operation lists every
 status it can answer; errors are RFC 9457 problem documents.
 """

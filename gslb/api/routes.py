@@ -2,7 +2,7 @@
 in the OpenAPI document, and whether it is open without a token.
 
 ``create_app`` (gslb/api/app.py) registers this table and nothing else, the OpenAPI document
-(gslb/api/openapi.py) takes its paths from it, and tests/unit/test_api_openapi.py fails when a
+(gslb/api/openapi.py) takes its paths from it, and tests/unit/api/test_openapi.py fails when a
 route here has no operation there, or an operation no route here.
 """
 

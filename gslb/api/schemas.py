@@ -4,7 +4,7 @@ The OpenAPI document (gslb/api/openapi.py) is only worth having if it stays true
 enums, lengths and the fields each check type takes are imported from gslb/declare/reader.py,
 gslb/model.py and the store's limits, and a rule changed there changes the contract with it; the
 syntax the readers check in code (object names, check paths, statuses, entity tags) is written
-here as patterns, each held to its reader by tests/unit/test_api_openapi.py. What JSON Schema
+here as patterns, each held to its reader by tests/unit/api/test_openapi.py. What JSON Schema
 cannot say (a pool's names must lie inside a served zone, a member's site must exist, a check's
 timeout must stay below its interval) is the server's to refuse with 422.
 
@@ -59,7 +59,7 @@ def _whitespace() -> str:
 
 SPACE = _whitespace()
 # declare.valid_object_name: lower-case ASCII letters, digits, '-' and '_' (the patterns written
-# out here are held to the readers by tests/unit/test_api_openapi.py).
+# out here are held to the readers by tests/unit/api/test_openapi.py).
 OBJECT_NAME_PATTERN = f"^[a-z0-9_-]{{1,{OBJECT_NAME_LENGTH}}}$"
 NO_NUL_PATTERN = "^[^\\x00]*$"  # the readers refuse NUL anywhere: PostgreSQL cannot hold it
 # declare's check path: starts with '/', no white space.

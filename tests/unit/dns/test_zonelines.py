@@ -30,7 +30,7 @@ def outcome(text: str, simple_lines: bool) -> Outcome:
 
 
 def records(zone: StaticZone) -> set[tuple[str, str, int, tuple[str, ...]]]:
-    """Every record, the plain owners' too (their own order and spelling: tests/unit/test_plain.py)."""
+    """Every record, the plain owners' too (their own order and spelling: tests/unit/dns/test_plain.py)."""
     rdatasets = [(name, rdataset) for name, node in zone.nodes.items() for rdataset in node.rdatasets]
     rdatasets += [(name, rrset) for name, by_type in zone.plain.items() for rrset in by_type.values()]
     return {

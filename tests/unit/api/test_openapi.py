@@ -36,7 +36,7 @@ from gslb.declare import reader as declare
 from gslb.model import Check, CheckType, Pool, Site
 from gslb.store import Store
 from gslb.store.rules import check_problems, pool_problems, site_problems
-from tests.unit.test_api_codec import checks, pools, sites
+from tests.unit.api.test_codec import checks, pools, sites
 
 # Of the routes it can describe: test_every_route_is_an_operation_... names those it cannot.
 DOCUMENT = document(route for route in ROUTES if route.operation_id in openapi.operations())

@@ -29,7 +29,7 @@ from bench.workloads import (
 )
 
 OPTION_ECS = 8
-EXAMPLE_ZONE_FILE = Path(__file__).resolve().parents[2] / "zones" / f"{ZONE}.zone"
+EXAMPLE_ZONE_FILE = Path(__file__).resolve().parents[3] / "zones" / f"{ZONE}.zone"
 
 
 @dataclass(frozen=True)
