@@ -66,7 +66,7 @@ NO_NUL_PATTERN = "^[^\\x00]*$"  # the readers refuse NUL anywhere: PostgreSQL ca
 CHECK_PATH_PATTERN = f"^/[^\\x00{SPACE}]*$"
 # declare's check method: ASCII capitals.
 METHOD_PATTERN = f"^[A-Z]{{1,{METHOD_LENGTH}}}$"
-# declare._status_range's text forms: "2xx", and "200-299" (white space around either number).
+# gslb/declare/checks.py status_range's text forms: "2xx", and "200-299" (white space around either number).
 STATUS_CLASS_PATTERN = "^[1-5][xX]{2}$"
 STATUS_RANGE_PATTERN = f"^[{SPACE}]*[0-9]+[{SPACE}]*-[{SPACE}]*[0-9]+[{SPACE}]*$"
 # gslb/api/codec.py etag(): a strong tag, quoted.

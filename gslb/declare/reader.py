@@ -21,7 +21,6 @@ import dns.name
 
 from gslb.declare import checks, fields, members, pools, sites
 from gslb.declare.checks import ALL_CHECK_KEYS, CHECK_KEYS, MAX_INTERVAL, MIN_INTERVAL
-from gslb.declare.checks import status_range as _status_range
 from gslb.declare.fields import MAX_RESULTS, MAX_TEXT, valid_object_name
 from gslb.declare.members import MAX_PRIORITY, MEMBER_KEYS
 from gslb.declare.pools import MAX_ANSWER_COUNT, MAX_TTL, MIN_TTL, POOL_KEYS, Served
@@ -43,7 +42,6 @@ __all__ = [
     "MIN_TTL",
     "DeclarationError",
     "Problem",
-    "_status_range",  # gslb/api/schemas.py reads it by this name
     "declaration_files",
     "read_check",
     "read_declarations",

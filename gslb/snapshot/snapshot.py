@@ -35,7 +35,7 @@ from gslb.snapshot.pools import (
 )
 
 CLASS_IN = dns.rdataclass.IN
-log = logging.getLogger("gslb.snapshot.snapshot")
+log = logging.getLogger("gslb.snapshot")
 
 # Types chased through a CNAME ahead of time: the ones clients actually ask for.
 PRECOMPUTED_CHASE_TYPES = (A, AAAA)
