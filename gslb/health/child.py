@@ -58,11 +58,17 @@ class InventoryFollower:
             self.monitor.sync(inventory, revision)
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Poll until ``stopping`` is set; while the store is unreachable, check the last inventory."""
+        """Poll until ``stopping`` is set, asking the store only when its change feed says it may
+        have moved; while the store is unreachable, check the last inventory.
+
+        Not woken by the store's announcements: at every write the answering processes of every
+        node wake, and probes can wait half a second for a new member, while answers cannot wait
+        for the CPU a health process would take from them at that moment."""
         failing = False
         while not stopping.is_set():
             try:
-                await self.refresh()
+                if failing or self.inventory is None or not self._feed.quiet():
+                    await self.refresh()
                 failing = False
             except StoreError as exc:
                 if not failing:

@@ -79,7 +79,9 @@ class SnapshotFollower:
 
         After a rebuild the revision is checked again at once, so a write that landed while the
         previous one was being built waits for its own build only, not for another interval.
+        Where the store announces writes (PostgreSQL), an announcement wakes the loop at once.
         """
+        self._feed.wake_on_change(asyncio.get_running_loop(), self._wake)
         while True:
             if not await self.poll():
                 with contextlib.suppress(TimeoutError):

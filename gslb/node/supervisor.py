@@ -245,10 +245,13 @@ class Supervisor:
         seen: int | None = None
         failing = False
         feed = ChangeFeed(store)
+        moved = asyncio.Event()
+        feed.wake_on_change(asyncio.get_running_loop(), moved)
         while True:
             if not failing and feed.quiet():  # as the lone process's follower: no query while quiet
-                await asyncio.sleep(interval)
+                await _until(moved, interval)
                 continue
+            moved.clear()
             try:
                 revision = await asyncio.to_thread(feed.revision)
             except StoreError as exc:
@@ -265,7 +268,7 @@ class Supervisor:
                     for worker in self.workers.values():
                         if worker.running:
                             worker.channel.send(message)
-            await asyncio.sleep(interval)
+            await _until(moved, interval)
 
     def revisions(self) -> dict[str, int]:
         """``{"worker-0": 12, ...}``: the snapshot revision each running worker answers from."""
@@ -504,6 +507,12 @@ class Supervisor:
             _close(worker)
         if running:
             logger.info("workers stopped", extra={"workers": len(running)})
+
+
+async def _until(event: asyncio.Event, timeout: float) -> None:
+    """Wait for ``event`` or ``timeout`` seconds, whichever comes first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
 
 
 def _signal(worker: Worker, signum: signal.Signals) -> None:

@@ -2,13 +2,15 @@
 process) learns that the store moved, and reads only what moved.
 
 Every reader polls, so the poll must be nearly free while nothing is written: the store's change
-marker (SQLite's ``data_version``) answers without a query, and the revision is asked only when it
-moves, or once per ``recheck`` seconds as a safety net. What moved is then read as a delta (the
+marker (SQLite's ``data_version``, or PostgreSQL's change notifications, which also wake a reader's
+event loop at once) answers without a query, and the revision is asked only when it moves, or once
+per ``recheck`` seconds as a safety net. What moved is then read as a delta (the
 pools written since the reader's revision) or, when a delta cannot say, as the whole inventory.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -19,6 +21,10 @@ from gslb.store.repository import Store
 
 RECHECK = 1.0
 """Seconds after which the revision is asked even though the change marker did not move."""
+ANNOUNCED_RECHECK = 5.0
+"""The same where writes are announced (PostgreSQL's notifications): a lost announcement is a lost
+connection, which the marker shows at once, so the poll is only a slow safety net; an idle node
+asks the shared database a fraction of a query a second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +52,9 @@ class Changes:
 class ChangeFeed:
     """One reader's view of the store's changes. Not thread-safe: one per reader."""
 
-    def __init__(self, store: Store, recheck: float = RECHECK) -> None:
+    def __init__(self, store: Store, recheck: float | None = None) -> None:
         self.store = store
-        self.recheck = recheck
+        self.recheck = recheck if recheck is not None else ANNOUNCED_RECHECK if store.notifies else RECHECK
         self._marker: int | None = None  # the change marker when the revision was last asked
         self._asked = 0.0  # monotonic time of that ask
 
@@ -64,6 +70,15 @@ class ChangeFeed:
             return True
         self._marker, self._asked = marker, now
         return False
+
+    def wake_on_change(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> bool:
+        """Set ``event`` (on ``loop``) as soon as any node's write is announced; False where writes
+        are not announced (SQLite), and polling alone finds them."""
+        listener = self.store.listener()
+        if listener is None:
+            return False
+        listener.subscribe(lambda: loop.call_soon_threadsafe(event.set))
+        return True
 
     def revision(self) -> int:
         """The store's revision (one query; blocking, so callers run it in a thread)."""

@@ -44,13 +44,17 @@ class Reads(Transactions):
 
     def change_marker(self) -> int | None:
         """A stand-in for the revision that costs no query through SQLAlchemy: for a SQLite file,
-        its ``PRAGMA data_version``, which moves whenever another connection commits; None where
-        there is none (PostgreSQL, an in-memory database): ask ``revision``.
+        its ``PRAGMA data_version``, which moves whenever another connection commits; for
+        PostgreSQL, the count of change notifications (gslb/store/listen.py); None where there is
+        none (an in-memory database, a listener that lost its connection): ask ``revision``.
 
         Readers poll often, and a revision query, sent to a thread to keep the event loop free,
         holds the interpreter lock the answering process needs; this asks SQLite itself, on a
         connection of its own. (File times cannot stand in: two commits in one tick of the file
         system's clock leave them alone.) The measurements are in bench/README.md."""
+        listener = self.listener()
+        if listener is not None:
+            return listener.marker()
         database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         if not database or database == ":memory:":
             return None

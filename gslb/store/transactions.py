@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from alembic.util import CommandError
-from sqlalchemy import CursorResult, Engine, select, update
+from sqlalchemy import CursorResult, Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from gslb.errors import DatabaseError, InvalidError, StoreError
 from gslb.store import engine as engines
 from gslb.store import migrate
 from gslb.store.edits import Edit, Outcome
+from gslb.store.listen import ChangeListener, channel_of
 from gslb.store.tables import ChangeRow, StoreRevision
 
 REVISION = select(StoreRevision.revision).where(StoreRevision.id == 1)
@@ -58,7 +59,9 @@ class Transactions:
         self._reader = engine.execution_options(**engines.snapshot_options(engine))
         self._poller = engine.execution_options(**engines.single_statement_options(engine))
         self._writer = engine.execution_options(**engines.write_options(engine))
-        self._watcher: sqlite3.Connection | None = None  # change_marker's connection
+        self._watcher: sqlite3.Connection | None = None  # change_marker's connection (SQLite)
+        self._listener: ChangeListener | None = None  # change_marker's notifications (PostgreSQL)
+        self._channel: str | None = None  # where this store's writes notify (PostgreSQL)
 
     @classmethod
     def open(cls, url: str) -> Self:
@@ -67,6 +70,9 @@ class Transactions:
 
     def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.engine.dispose()
         if self._watcher is not None:
             self._watcher.close()
@@ -138,6 +144,8 @@ class Transactions:
                     for edit in write.edits
                 )
                 write.about("store", "change log")
+                if self.engine.dialect.name == "postgresql":
+                    self._notify(session, revision)
                 session.commit()
                 write.outcome = Outcome(revision, tuple(write.edits))
             except StoreError:
@@ -151,6 +159,27 @@ class Transactions:
             except SQLAlchemyError as exc:
                 session.rollback()
                 raise DatabaseError(f"cannot write to the store at {self.url}: {_reason(exc)}") from exc
+
+    @property
+    def notifies(self) -> bool:
+        """Whether writes announce themselves (PostgreSQL's NOTIFY), so readers need not poll."""
+        return self.engine.dialect.name == "postgresql"
+
+    def listener(self) -> ChangeListener | None:
+        """This store's notification listener (started on first use), None where writes do not
+        notify."""
+        if not self.notifies:
+            return None
+        if self._listener is None:
+            self._listener = ChangeListener(self.engine.url)
+            self._listener.start()
+        return self._listener
+
+    def _notify(self, session: Session, revision: int) -> None:
+        """Tell every listener, at commit, that the store moved to ``revision``."""
+        if self._channel is None:
+            self._channel = channel_of(session.execute(text("SELECT current_schema()")).scalar_one())
+        session.execute(select(func.pg_notify(self._channel, str(revision))))
 
 
 def _reason(exc: SQLAlchemyError) -> str:
