@@ -17,8 +17,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-import psycopg
-from psycopg import sql
 from sqlalchemy.engine import URL
 
 logger = logging.getLogger("gslb.store")
@@ -83,6 +81,10 @@ class ChangeListener:
                 logger.exception("change wake-up failed")
 
     def _run(self) -> None:
+        # Imported here: psycopg is the optional "postgres" extra, and only PostgreSQL stores listen.
+        import psycopg  # noqa: PLC0415
+        from psycopg import sql  # noqa: PLC0415
+
         delay = RETRY_FIRST
         failing = False
         while not self._stopping.is_set():
