@@ -43,6 +43,8 @@ class SnapshotFollower:
         publish: Callable[[snapshot.Snapshot], None],
         interval: float = DEFAULT_INTERVAL,
         ttl_bounds: TtlBounds = DEFAULT_TTL_BOUNDS,
+        *,
+        listen: bool = True,
     ) -> None:
         self.store = store
         self.zones = list(zones)
@@ -52,7 +54,7 @@ class SnapshotFollower:
         self.current: snapshot.Snapshot | None = None
         self.health = HealthView()  # what the health monitor says
         self._store_failing = False
-        self._feed = ChangeFeed(store)
+        self._feed = ChangeFeed(store, listen=listen)  # a worker's supervisor listens for it
         self._rebuild = asyncio.Lock()
         self._wake = asyncio.Event()
         self._compiler = PoolCompiler()

@@ -97,7 +97,9 @@ def _answer(
         # A worker's supervisor polls the store for it and says when it moved; its own polls are a
         # fallback (gslb/node/supervisor.py).
         interval = DEFAULT_INTERVAL if link is None else supervisor.WORKER_POLL
-        follower = SnapshotFollower(store, zones, lambda _: None, interval=interval, ttl_bounds=bounds)
+        follower = SnapshotFollower(
+            store, zones, lambda _: None, interval=interval, ttl_bounds=bounds, listen=link is None
+        )
         if link is not None:
             follower.set_health(link.down)  # what the node's health process found, before answering
         first = follower.build_now()

@@ -52,9 +52,13 @@ class Changes:
 class ChangeFeed:
     """One reader's view of the store's changes. Not thread-safe: one per reader."""
 
-    def __init__(self, store: Store, recheck: float | None = None) -> None:
+    def __init__(self, store: Store, recheck: float | None = None, *, listen: bool = True) -> None:
+        """``listen=False``: never listen for announcements (a worker, whose supervisor listens and
+        relays each store move); the store's marker is then used only where it costs no connection."""
         self.store = store
-        self.recheck = recheck if recheck is not None else ANNOUNCED_RECHECK if store.notifies else RECHECK
+        self.listen = listen or not store.notifies
+        announced = store.notifies and self.listen
+        self.recheck = recheck if recheck is not None else ANNOUNCED_RECHECK if announced else RECHECK
         self._marker: int | None = None  # the change marker when the revision was last asked
         self._asked = 0.0  # monotonic time of that ask
 
@@ -64,7 +68,7 @@ class ChangeFeed:
         When it is False the marker is taken now, before the caller asks the revision, so a
         write that lands in between shows at the next poll rather than being missed.
         """
-        marker = self.store.change_marker()
+        marker = self.store.change_marker() if self.listen else None
         now = time.monotonic()
         if marker is not None and marker == self._marker and now - self._asked < self.recheck:
             return True
@@ -74,7 +78,7 @@ class ChangeFeed:
     def wake_on_change(self, loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> bool:
         """Set ``event`` (on ``loop``) as soon as any node's write is announced; False where writes
         are not announced (SQLite), and polling alone finds them."""
-        listener = self.store.listener()
+        listener = self.store.listener() if self.listen else None
         if listener is None:
             return False
         listener.subscribe(lambda: loop.call_soon_threadsafe(event.set))

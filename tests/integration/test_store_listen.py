@@ -99,3 +99,17 @@ def test_sqlite_stores_do_not_announce() -> None:
             assert not ChangeFeed(store).wake_on_change(loop, asyncio.Event())
     finally:
         loop.close()
+
+
+def test_a_feed_that_does_not_listen_opens_no_connection_and_always_asks(schema_url: str) -> None:
+    """A worker's feed: its supervisor listens and relays, so the worker keeps no listener of its own."""
+    loop = asyncio.new_event_loop()
+    try:
+        with Store.open(schema_url) as worker:
+            feed = ChangeFeed(worker, listen=False)
+            assert not feed.quiet() and not feed.quiet()  # no marker: every poll asks
+            assert feed.recheck == 1.0
+            assert not feed.wake_on_change(loop, asyncio.Event())
+            assert worker._listener is None  # never started
+    finally:
+        loop.close()
