@@ -29,6 +29,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 import pytest
+from sqlalchemy import text
 
 from gslb.answer.counters import Totals
 from gslb.api.metrics import DnsCounts
@@ -39,12 +40,13 @@ from gslb.model import AdminState
 from gslb.node import control
 from gslb.node.supervisor import Backoff, Supervisor, WorkerStartError
 from gslb.store import Store
+from gslb.store.listen import channel_of
 from harness.process import HOST, ServerStartError, child_processes, running
 from tests.conftest import EXAMPLE_ZONES
 from tests.integration.checked_pools import CHECKED, TcpTarget, checked_zones
 from tests.integration.conftest import ApiTokens
 from tests.integration.server import GslbProcess, free_port
-from tests.integration.stores import patch_member
+from tests.integration.stores import patch_member, postgres_schema
 
 ZONE_FILE = "gslb.example.test.zone"
 WWW = "www.gslb.example.test."
@@ -254,6 +256,33 @@ def test_a_store_change_reaches_every_worker(node: Node) -> None:
         finally:
             patch_member(store, "www", drained, ACTOR, state=AdminState.ENABLED)
     assert wait_for(lambda: any(drained in addresses(a) for a in ask_many(node.server, WWW)))
+
+
+def test_on_postgresql_the_supervisor_listens_and_every_worker_follows(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The store announces the write; the supervisor, not each worker, listens and relays it, so the
+    node holds the listening connections of its supervisor and health process only."""
+    zones = tmp_path_factory.mktemp("workers-pg") / "zones"
+    zones.mkdir()
+    for name in (ZONE_FILE, "pools.toml"):
+        shutil.copy(EXAMPLE_ZONES / name, zones / name)
+    drained = "192.0.2.10"
+    with postgres_schema() as url, GslbProcess(zones, extra_args=["--workers", "2", "--db", url]) as server:
+        assert wait_for(lambda: "workers ready" in server.log), server.log
+        with Store.open(url) as store:
+            patch_member(store, "www", drained, ACTOR, state=AdminState.DISABLED)
+            assert wait_for(
+                lambda: all(answered_by_www(a, WWW_V4 - {drained}) for a in ask_many(server, WWW)),
+                timeout=0.5,
+            )
+            with store.engine.connect() as connection:
+                channel = channel_of(connection.execute(text("SELECT current_schema()")).scalar_one())
+                listening = connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE query = :listen"),
+                    {"listen": f'LISTEN "{channel}"'},
+                ).scalar_one()
+            assert listening == 2  # the supervisor's and the health process's; no worker's
 
 
 def test_sighup_reloads_the_zones_in_every_worker(node: Node) -> None:
