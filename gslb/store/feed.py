@@ -81,7 +81,7 @@ class ChangeFeed:
         listener = self.store.listener() if self.listen else None
         if listener is None:
             return False
-        listener.subscribe(lambda: loop.call_soon_threadsafe(event.set))
+        listener.subscribe(lambda: None if loop.is_closed() else loop.call_soon_threadsafe(event.set))
         return True
 
     def revision(self) -> int:
