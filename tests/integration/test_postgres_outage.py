@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import dns.exception
@@ -20,12 +21,14 @@ from gslb.model import Site
 from gslb.store import Store, open_store
 from harness.gslb import GslbProcess
 from harness.postgres import PostgresServer, which_postgres
+from tests.integration import waiting
 from tests.integration.apiclient import ApiClient
 from tests.integration.conftest import ApiTokens
 from tests.integration.dnsclient import ask
 
 WWW = "www.gslb.example.test."
 SETTLE = 10.0  # seconds for a listener to notice a lost or returned server (its retries back off to 5 s)
+wait_for = partial(waiting.wait_for, timeout=SETTLE, interval=0.01)
 
 
 @pytest.fixture
@@ -37,15 +40,6 @@ def cluster() -> Iterator[PostgresServer]:
         pytest.skip(message)
     with PostgresServer() as server:
         yield server
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = SETTLE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 def libpq(url: str) -> str:

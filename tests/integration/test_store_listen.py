@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
 from gslb.model import Site
 from gslb.store import Store, open_store
 from gslb.store.feed import ChangeFeed
+from tests.integration import waiting
 from tests.integration.stores import postgres_schema
 
 SETTLE = 5.0  # seconds a listener may take to connect, or a notification to arrive, on a busy machine
+wait_for = partial(waiting.wait_for, timeout=SETTLE, interval=0.005)
 
 
 @pytest.fixture
@@ -23,15 +26,6 @@ def schema_url() -> Iterator[str]:
     with postgres_schema() as url:
         open_store(url).dispose()
         yield url
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = SETTLE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_a_commit_elsewhere_moves_the_marker_and_calls_the_wake_ups(schema_url: str) -> None:

@@ -47,6 +47,7 @@ from tests.integration.checked_pools import CHECKED, TcpTarget, checked_zones
 from tests.integration.conftest import ApiTokens
 from tests.integration.server import GslbProcess, free_port
 from tests.integration.stores import patch_member, postgres_schema
+from tests.integration.waiting import wait_for
 
 ZONE_FILE = "gslb.example.test.zone"
 WWW = "www.gslb.example.test."
@@ -62,15 +63,6 @@ class Node:
     server: GslbProcess
     zones: Path
     url: str
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def workers(server: GslbProcess) -> dict[int, int]:

@@ -29,7 +29,8 @@ from tests.integration.apiclient import ApiClient
 from tests.integration.dnsclient import ask
 from tests.integration.server import GslbProcess
 from tests.integration.test_api_observe import Samples, grown, scrape, series
-from tests.integration.test_workers import CLIENTS, clients, log_lines, receive, wait_for, workers
+from tests.integration.test_workers import CLIENTS, clients, log_lines, receive, workers
+from tests.integration.waiting import wait_for
 
 WWW = "www.gslb.example.test."
 COUNTERS = (
