@@ -15,9 +15,6 @@ from pathlib import Path
 
 from gslb import log
 from gslb.answer.server import DnsServer, SnapshotHolder
-from gslb.api.app import ApiServer, create_app
-from gslb.api.auth import TokenTable
-from gslb.api.context import ApiContext
 from gslb.api.metrics import DnsCounts
 from gslb.config import Settings
 from gslb.declare.apply import apply as apply_declarations
@@ -27,6 +24,7 @@ from gslb.dns import zonefile
 from gslb.errors import ConfigError, StoreError, ZoneError
 from gslb.health.process import HealthProcess
 from gslb.node import supervisor
+from gslb.node.api import start_api
 from gslb.node.follower import DEFAULT_INTERVAL, SnapshotFollower
 from gslb.node.link import WorkerLink
 from gslb.node.supervisor import WorkerStartError
@@ -162,7 +160,15 @@ async def _run(
 
         follower.publish = publish
     # The API listens before DNS does: whoever sees answers can use the API as well.
-    api = await _start_api(settings, follower, health, server) if health is not None else None
+    api = None
+    if health is not None:
+
+        def revisions() -> dict[str, int]:
+            return {"main": follower.current.revision} if follower.current is not None else {}
+
+        api = await start_api(
+            settings, lambda: follower.zones, health, revisions=revisions, written=follower.wake, dns=server
+        )
     try:
         await server.start()
     except BaseException:
@@ -210,31 +216,6 @@ async def _run(
     if health is not None:
         await health.stop()
     await server.stop()
-
-
-async def _start_api(
-    settings: Settings, follower: SnapshotFollower, health: HealthProcess, server: DnsServer
-) -> ApiServer | None:
-    """The admin API of a lone serving process, on a store connection of its own."""
-    if settings.api_listen is None:
-        return None
-
-    def revisions() -> dict[str, int]:
-        return {"main": follower.current.revision} if follower.current is not None else {}
-
-    context = ApiContext(
-        Store.open(settings.db),
-        TokenTable(settings.api_tokens),
-        lambda: follower.zones,
-        written=follower.wake,
-        revisions=revisions,
-        health=health,
-        dns=server,
-        ttl_bounds=settings.ttl_bounds,
-    )
-    api = ApiServer(create_app(context), settings.api_listen)
-    await api.start()
-    return api
 
 
 async def _reload(settings: Settings, follower: SnapshotFollower) -> None:

@@ -44,10 +44,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gslb.answer.server import check_free
-from gslb.api import observe
-from gslb.api.app import ApiServer, create_app
-from gslb.api.auth import TokenTable
-from gslb.api.context import ApiContext
 from gslb.api.metrics import DnsCounts, WorkerTally
 from gslb.api.observe import Check
 from gslb.config import Settings
@@ -57,6 +53,7 @@ from gslb.errors import GslbError, StoreError, ZoneError
 from gslb.health.process import HealthProcess
 from gslb.health.view import HealthView
 from gslb.node import control
+from gslb.node.api import start_api
 from gslb.node.control import ControlChannel
 from gslb.store import Store
 from gslb.store.feed import ChangeFeed
@@ -118,7 +115,9 @@ async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
     bounds = settings.ttl_bounds
     health = HealthProcess(settings.db, settings.log_level, supervisor.relay_down, ttl_bounds=bounds)
     # The API listens before any worker answers: whoever sees answers can use the API as well.
-    api = await _start_api(settings, supervisor, health)
+    api = await start_api(
+        settings, lambda: supervisor.zones, health, revisions=supervisor.revisions, workers=supervisor
+    )
     health.start()
     store = Store.open(settings.db)
     watching = asyncio.get_running_loop().create_task(supervisor.watch_store(store))
@@ -131,25 +130,6 @@ async def _supervise(settings: Settings, zones: Sequence[LoadedZone]) -> None:
         if api is not None:
             await api.stop()
         await health.stop()
-
-
-async def _start_api(settings: Settings, supervisor: Supervisor, health: HealthProcess) -> ApiServer | None:
-    """The node's admin API, on a store connection of its own."""
-    if settings.api_listen is None:
-        return None
-    context = ApiContext(
-        Store.open(settings.db),
-        TokenTable(settings.api_tokens),
-        lambda: supervisor.zones,
-        revisions=supervisor.revisions,
-        health=health,
-        ttl_bounds=settings.ttl_bounds,
-    )
-    app = create_app(context)
-    observe.watch_workers(app, supervisor)
-    api = ApiServer(app, settings.api_listen)
-    await api.start()
-    return api
 
 
 def exit_status(returncode: int) -> str:
